@@ -1,0 +1,1 @@
+//! pam_ssm_runas.so (skeleton).
