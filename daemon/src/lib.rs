@@ -7,6 +7,7 @@
 //! - [`rules`]: which Linux account a principal maps to.
 //! - [`username`]: the `{user}` template's fixed rules for making a Linux user name.
 pub mod config;
+pub mod glob;
 pub mod owner;
 pub mod rules;
 pub mod username;
