@@ -6,8 +6,20 @@
 //! - [`owner`]: an SSM session `Owner` ARN becomes a typed [`owner::Principal`].
 //! - [`rules`]: which Linux account a principal maps to.
 //! - [`username`]: the `{user}` template's fixed rules for making a Linux user name.
+//! - [`session_id`]: what a well-formed SessionId / instance id looks like.
+//! - [`peer`]: who is at the other end of the socket (`SO_PEERCRED`, pidfd, start time).
+//! - [`ancestry`]: walking `/proc` from the peer to its verified session worker.
+//! - [`agent_state`]: reading the agent's per-session state file.
+//! - [`aws_api`]: `DescribeSessions` with batching, single-flight, backoff and a cache.
+//! - [`audit`]: one structured record per decision (journald, or JSON lines).
+pub mod agent_state;
+pub mod ancestry;
+pub mod audit;
+pub mod aws_api;
 pub mod config;
 pub mod glob;
 pub mod owner;
+pub mod peer;
 pub mod rules;
+pub mod session_id;
 pub mod username;

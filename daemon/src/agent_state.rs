@@ -1,0 +1,1 @@
+//! agent_state (skeleton; filled in by its own change).

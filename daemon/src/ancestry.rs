@@ -1,0 +1,1 @@
+//! ancestry (skeleton; filled in by its own change).

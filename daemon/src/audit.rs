@@ -1,0 +1,1 @@
+//! audit (skeleton; filled in by its own change).

@@ -1,0 +1,1 @@
+//! aws_api (skeleton; filled in by its own change).

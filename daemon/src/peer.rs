@@ -1,0 +1,1 @@
+//! peer (skeleton; filled in by its own change).

@@ -1,0 +1,1 @@
+//! session_id (skeleton; filled in by its own change).

@@ -1,0 +1,1 @@
+//! fake_ssm (skeleton; filled in by its own change).

@@ -1,0 +1,1 @@
+//! harness (skeleton; filled in by its own change).

@@ -1,0 +1,1 @@
+//! journal (skeleton; filled in by its own change).
