@@ -20,6 +20,22 @@ pub fn is_glob(pattern: &str) -> bool {
     pattern.contains('*')
 }
 
+/// Checks that a pattern uses only what this matcher supports: `*` is the one
+/// wildcard; `?`, `[`, `]`, `{`, `}` and `\\` are refused rather than taken
+/// literally, because an admin writing them expects shell meaning.
+pub fn validate(pattern: &str) -> Result<(), String> {
+    if pattern.is_empty() {
+        return Err("empty pattern".into());
+    }
+    if let Some(c) = pattern.chars().find(|c| "?[]{}\\".contains(*c)) {
+        return Err(format!("`{c}` is not supported in patterns; only `*` is a wildcard"));
+    }
+    if pattern.contains("**") {
+        return Err("`**` is not supported; one `*` matches any run of characters".into());
+    }
+    Ok(())
+}
+
 fn matches_with(pattern: &str, text: &str, stop: Option<char>) -> bool {
     let p: Vec<char> = pattern.chars().collect();
     let t: Vec<char> = text.chars().collect();
@@ -51,6 +67,15 @@ fn matches_with(pattern: &str, text: &str, stop: Option<char>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn validate_refuses_unsupported_syntax() {
+        assert!(validate("Admin*").is_ok());
+        assert!(validate("/snap/amazon-ssm-agent/*/ssm-session-worker").is_ok());
+        for bad in ["", "a?", "[ab]", "{a,b}", "a\\*", "a**"] {
+            assert!(validate(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn literal_and_star() {
