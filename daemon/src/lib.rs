@@ -12,6 +12,8 @@
 //! - [`agent_state`]: reading the agent's per-session state file.
 //! - [`aws_api`]: `DescribeSessions` with batching, single-flight, backoff and a cache.
 //! - [`audit`]: one structured record per decision (journald, or JSON lines).
+//! - [`service`]: the daemon's decision for one request, and its counters.
+//! - [`server`]: the Unix socket, frames, timeouts and the connection bound.
 pub mod agent_state;
 pub mod ancestry;
 pub mod audit;
@@ -21,5 +23,7 @@ pub mod glob;
 pub mod owner;
 pub mod peer;
 pub mod rules;
+pub mod server;
+pub mod service;
 pub mod session_id;
 pub mod username;

@@ -1,0 +1,393 @@
+//! The daemon's decisions: who is asking (kernel), which session (ancestry), who
+//! started it (agent state or DescribeSessions), which account (rules), and the
+//! audit record for each answer. The socket plumbing is in [`crate::server`].
+#![forbid(unsafe_code)]
+
+use std::collections::HashMap;
+use std::os::fd::BorrowedFd;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+
+use ssm_runas_protocol::{Allow, Request, Response, StatusReport};
+
+use crate::agent_state::{self, AgentStateError};
+use crate::ancestry::{self, Identified, WorkerPolicy};
+use crate::audit::{AuditRecord, Auditor, Decision};
+use crate::aws_api::{ApiSettings, LookupError, SessionLookup};
+use crate::config::{Config, Source};
+use crate::owner;
+use crate::rules::{self, Verdict};
+
+/// Decision counters shown by `ssm-runas status`.
+#[derive(Default)]
+pub struct Counters {
+    /// Switches allowed.
+    pub allowed: AtomicU64,
+    /// Switches denied.
+    pub denied: AtomicU64,
+    /// Requests that failed (upstream errors, malformed clients).
+    pub errors: AtomicU64,
+}
+
+/// What the AWS side said at start-up.
+#[derive(Default, Clone)]
+pub struct AwsHealth {
+    /// `sts:GetCallerIdentity`.
+    pub identity: Option<String>,
+    /// Whether `ssm:DescribeSessions` answered without AccessDenied.
+    pub describe_sessions_allowed: Option<bool>,
+}
+
+/// The parts of the daemon that change on reload, swapped together.
+pub struct Active {
+    /// The configuration in force.
+    pub config: Arc<Config>,
+    /// The DescribeSessions client (API sources only).
+    pub lookup: Option<SessionLookup>,
+    /// Where audit records go.
+    pub auditor: Arc<Auditor>,
+    /// The landing user's uid.
+    pub landing_uid: u32,
+}
+
+/// Everything a request handler needs.
+pub struct Service {
+    active: RwLock<Arc<Active>>,
+    /// Decision counters.
+    pub counters: Counters,
+    /// The instance this daemon serves.
+    pub instance_id: String,
+    /// `/proc` (tests may point elsewhere).
+    pub proc_root: PathBuf,
+    started: Instant,
+    health: Mutex<AwsHealth>,
+    /// Sessions whose owners are cached, with their worker (pid, start time), so the
+    /// cache can be pruned when the worker is gone.
+    workers: Mutex<HashMap<String, (i32, u64)>>,
+}
+
+/// What a resolved request learnt, for the answer and the audit record.
+struct Resolved {
+    ident: Identified,
+    owner_arn: String,
+    source: &'static str,
+}
+
+impl Service {
+    /// A service for `active`, serving `instance_id`.
+    pub fn new(active: Active, instance_id: String) -> Service {
+        Service {
+            active: RwLock::new(Arc::new(active)),
+            counters: Counters::default(),
+            instance_id,
+            proc_root: PathBuf::from("/proc"),
+            started: Instant::now(),
+            health: Mutex::new(AwsHealth::default()),
+            workers: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The configuration etc. in force now.
+    pub fn active(&self) -> Arc<Active> {
+        match self.active.read() {
+            Ok(g) => Arc::clone(&g),
+            Err(p) => Arc::clone(&p.into_inner()),
+        }
+    }
+
+    /// Puts a new configuration in force (after it validated).
+    pub fn replace(&self, active: Active) {
+        let new = Arc::new(active);
+        match self.active.write() {
+            Ok(mut g) => *g = new,
+            Err(p) => *p.into_inner() = new,
+        }
+    }
+
+    /// Records what AWS said at start-up.
+    pub fn set_health(&self, h: AwsHealth) {
+        if let Ok(mut g) = self.health.lock() {
+            *g = h;
+        }
+    }
+
+    /// Drops cached owners whose session worker has exited.
+    pub fn prune(&self) -> usize {
+        let active = self.active();
+        let gone: Vec<String> = match self.workers.lock() {
+            Ok(mut w) => {
+                let gone: Vec<String> = w
+                    .iter()
+                    .filter(|(_, (pid, start))| {
+                        crate::peer::starttime(&self.proc_root, *pid).ok() != Some(*start)
+                    })
+                    .map(|(s, _)| s.clone())
+                    .collect();
+                for s in &gone {
+                    w.remove(s);
+                }
+                gone
+            }
+            Err(_) => Vec::new(),
+        };
+        if let Some(l) = &active.lookup {
+            for s in &gone {
+                l.forget(s);
+            }
+        }
+        gone.len()
+    }
+
+    /// Answers one request from the peer on `fd`.
+    pub async fn handle(&self, fd: BorrowedFd<'_>, req: Request) -> Response {
+        match req {
+            Request::Status => self.status(fd),
+            Request::Resolve => self.resolve_and_decide(fd, None).await,
+            Request::Check { user } => self.resolve_and_decide(fd, Some(user)).await,
+            Request::SessionOpened { user } => self.note(fd, Decision::SessionOpened, Some(user), "session opened"),
+            Request::SessionClosed { user } => self.note(fd, Decision::SessionClosed, Some(user), "session closed"),
+            Request::SwitchFailed { reason } => {
+                let reason = sanitize(&reason);
+                self.note(fd, Decision::SwitchFailed, None, &reason)
+            }
+        }
+    }
+
+    fn status(&self, fd: BorrowedFd<'_>) -> Response {
+        // Only root (the admin CLI) may read the daemon's state.
+        match crate::peer::peer_cred(fd) {
+            Ok(c) if c.uid == 0 => {}
+            _ => return Response::Error { reason: "status is for root only".into() },
+        }
+        let a = self.active();
+        let health = self.health.lock().map(|h| h.clone()).unwrap_or_default();
+        let (cache_size, api_calls, last_aws_error) = match &a.lookup {
+            Some(l) => (l.cache_size(), l.api_calls(), l.last_error()),
+            None => (0, 0, None),
+        };
+        Response::Status(Box::new(StatusReport {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            config_path: a.config.path.display().to_string(),
+            source: a.config.resolver.source.as_str().to_string(),
+            landing_user: a.config.landing_user.clone(),
+            rules: a.config.rules.len(),
+            aws_identity: health.identity,
+            describe_sessions_allowed: health.describe_sessions_allowed,
+            instance_id: Some(self.instance_id.clone()),
+            cache_size,
+            allowed: self.counters.allowed.load(Ordering::Relaxed),
+            denied: self.counters.denied.load(Ordering::Relaxed),
+            errors: self.counters.errors.load(Ordering::Relaxed),
+            api_calls,
+            last_aws_error,
+            uptime_secs: self.started.elapsed().as_secs(),
+            extra: Vec::new(),
+        }))
+    }
+
+    /// An audit-only notification (session opened/closed, switch failed).
+    fn note(&self, fd: BorrowedFd<'_>, decision: Decision, user: Option<String>, reason: &str) -> Response {
+        let a = self.active();
+        let mut rec = AuditRecord {
+            decision: Some(decision),
+            reason: reason.to_string(),
+            linux_user: user.map(|u| sanitize(&u)),
+            ..AuditRecord::default()
+        };
+        if let Ok(c) = crate::peer::peer_cred(fd) {
+            rec.peer_pid = Some(c.pid);
+            rec.peer_uid = Some(c.uid);
+        }
+        let policy = WorkerPolicy { allowed_paths: a.config.resolver.worker_paths.clone() };
+        if let Ok(id) = ancestry::identify(&self.proc_root, fd, &policy, a.landing_uid) {
+            rec.session_id = Some(id.worker.session_id.clone());
+        }
+        a.auditor.record(&rec);
+        Response::Ack
+    }
+
+    async fn resolve_and_decide(&self, fd: BorrowedFd<'_>, check: Option<String>) -> Response {
+        let a = self.active();
+        let mut rec = AuditRecord {
+            decision: Some(Decision::Deny),
+            ..AuditRecord::default()
+        };
+        if let Ok(c) = crate::peer::peer_cred(fd) {
+            rec.peer_pid = Some(c.pid);
+            rec.peer_uid = Some(c.uid);
+        }
+        let resolved = match self.resolve(&a, fd).await {
+            Ok(r) => r,
+            Err((reason, is_error, session_id)) => {
+                rec.session_id = session_id;
+                return self.deny(&a, rec, reason, is_error);
+            }
+        };
+        rec.session_id = Some(resolved.ident.worker.session_id.clone());
+        rec.owner_arn = Some(resolved.owner_arn.clone());
+        rec.source = Some(resolved.source.to_string());
+        let principal = match owner::parse(&resolved.owner_arn) {
+            Ok(p) => p,
+            Err(e) => return self.deny(&a, rec, e.to_string(), false),
+        };
+        rec.account_id = Some(principal.account.clone());
+        rec.permission_set = principal.permission_set.clone();
+        rec.principal = principal.name().map(str::to_string);
+        rec.principal_kind = Some(principal.kind.as_str().to_string());
+        let verdict = rules::decide(&a.config, &principal);
+        if let Some((n, line)) = verdict.rule() {
+            rec.rule = Some(n);
+            rec.rule_line = Some(line);
+        }
+        let (user, groups, rule) = match verdict {
+            Verdict::Deny { reason, .. } => return self.deny(&a, rec, reason, false),
+            Verdict::Allow { rule, line, user, groups, .. } => (user, groups, format!("rule {rule} (line {line})")),
+        };
+        rec.linux_user = Some(user.clone());
+        // The account must exist and must not be root, whatever the rules say.
+        match nix::unistd::User::from_name(&user) {
+            Ok(Some(u)) if u.uid.as_raw() == 0 => {
+                return self.deny(&a, rec, format!("`{user}` is uid 0: never allowed"), false);
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                return self.deny(&a, rec, format!("the Linux account `{user}` does not exist on this host"), false);
+            }
+            Err(e) => return self.deny(&a, rec, format!("cannot look up `{user}`: {e}"), true),
+        }
+        if let Some(asked) = check {
+            if asked != user {
+                let reason = format!("this session maps to `{user}`, not `{}`", sanitize(&asked));
+                return self.deny(&a, rec, reason, false);
+            }
+        }
+        // The peer may have exited (and its pid been reused) while we waited on AWS.
+        if !ancestry::worker_alive(&self.proc_root, &resolved.ident.worker)
+            || crate::peer::starttime(&self.proc_root, resolved.ident.peer.pid).ok()
+                != Some(resolved.ident.peer_starttime)
+        {
+            return self.deny(&a, rec, "the session ended while it was being resolved".into(), false);
+        }
+        rec.decision = Some(Decision::Allow);
+        rec.reason = rule.clone();
+        self.counters.allowed.fetch_add(1, Ordering::Relaxed);
+        a.auditor.record(&rec);
+        Response::Allow(Allow {
+            user,
+            groups,
+            session_id: resolved.ident.worker.session_id.clone(),
+            owner: resolved.owner_arn,
+            rule,
+        })
+    }
+
+    fn deny(&self, a: &Active, mut rec: AuditRecord, reason: String, is_error: bool) -> Response {
+        rec.reason = reason.clone();
+        if is_error {
+            rec.decision = Some(Decision::Error);
+            self.counters.errors.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.counters.denied.fetch_add(1, Ordering::Relaxed);
+        }
+        a.auditor.record(&rec);
+        Response::Deny { reason }
+    }
+
+    /// Peer → worker → owner. Errors are (reason, is_error, session id).
+    async fn resolve(&self, a: &Active, fd: BorrowedFd<'_>) -> Result<Resolved, (String, bool, Option<String>)> {
+        let policy = WorkerPolicy { allowed_paths: a.config.resolver.worker_paths.clone() };
+        let ident = ancestry::identify(&self.proc_root, fd, &policy, a.landing_uid)
+            .map_err(|e| (e.to_string(), false, None))?;
+        let sid = ident.worker.session_id.clone();
+        let fail = |reason: String, is_error: bool| (reason, is_error, Some(sid.clone()));
+        if let Some(iid) = &ident.worker.instance_id {
+            if *iid != self.instance_id {
+                return Err(fail(format!("session {sid} belongs to instance {iid}, not {}", self.instance_id), false));
+            }
+        }
+        let cfg = &a.config;
+        let from_state = || agent_state::read(&cfg.resolver.agent_state_dir, &self.instance_id, &sid);
+        let (owner_arn, source) = match cfg.resolver.source {
+            Source::AgentState => match from_state() {
+                Ok(s) => (self.state_owner(cfg, s).map_err(|r| fail(r, false))?, "agent-state"),
+                Err(e) => return Err(fail(format!("cannot read the agent's state for session {sid}: {e}"), true)),
+            },
+            Source::AgentStateThenApi => match from_state() {
+                Ok(s) => (self.state_owner(cfg, s).map_err(|r| fail(r, false))?, "agent-state"),
+                Err(AgentStateError::Missing | AgentStateError::Unreadable(_) | AgentStateError::Torn) => {
+                    (self.api_owner(a, &sid).await.map_err(|(r, e)| fail(r, e))?, "api")
+                }
+                Err(e) => return Err(fail(format!("agent state for session {sid}: {e}"), false)),
+            },
+            Source::Api => (self.api_owner(a, &sid).await.map_err(|(r, e)| fail(r, e))?, "api"),
+        };
+        if let Ok(mut w) = self.workers.lock() {
+            w.insert(sid.clone(), (ident.worker.pid, ident.worker.starttime));
+        }
+        Ok(Resolved { ident, owner_arn, source })
+    }
+
+    fn state_owner(&self, cfg: &Config, s: agent_state::AgentSession) -> Result<String, String> {
+        if let Some(doc) = &s.document_name {
+            if !cfg.resolver.allowed_documents.iter().any(|d| d == doc) {
+                return Err(format!("sessions started with document {doc} may not switch accounts"));
+            }
+        }
+        Ok(s.owner)
+    }
+
+    async fn api_owner(&self, a: &Active, sid: &str) -> Result<String, (String, bool)> {
+        let Some(lookup) = &a.lookup else {
+            return Err(("the SSM API is not configured as a source".into(), true));
+        };
+        match lookup.lookup(sid).await {
+            Ok(info) => Ok(info.owner),
+            Err(e) => {
+                let is_error = matches!(
+                    e,
+                    LookupError::AccessDenied(_) | LookupError::Throttled | LookupError::Upstream(_) | LookupError::NotListed
+                );
+                Err((e.to_string(), is_error))
+            }
+        }
+    }
+}
+
+/// Builds the reloadable parts from a validated config.
+pub async fn activate(config: Config, instance_id: &str) -> Result<Active, String> {
+    let landing_uid = match nix::unistd::User::from_name(&config.landing_user) {
+        Ok(Some(u)) => u.uid.as_raw(),
+        Ok(None) => return Err(format!("landing user `{}` does not exist", config.landing_user)),
+        Err(e) => return Err(format!("cannot look up landing user `{}`: {e}", config.landing_user)),
+    };
+    if landing_uid == 0 {
+        return Err(format!("landing user `{}` is uid 0", config.landing_user));
+    }
+    let lookup = match config.resolver.source {
+        Source::AgentState => None,
+        Source::Api | Source::AgentStateThenApi => Some(SessionLookup::new(api_settings(&config, instance_id)).await),
+    };
+    let auditor = Arc::new(Auditor::new(config.audit.journald, config.audit.file.clone()));
+    Ok(Active { config: Arc::new(config), lookup, auditor, landing_uid })
+}
+
+/// The DescribeSessions client's settings from the config.
+pub fn api_settings(config: &Config, instance_id: &str) -> ApiSettings {
+    ApiSettings {
+        region: config.aws.region.clone(),
+        endpoint_url: config.aws.endpoint_url.clone(),
+        instance_id: instance_id.to_string(),
+        deadline: config.resolver.deadline,
+        connect_timeout: config.aws.connect_timeout,
+        attempt_timeout: config.aws.attempt_timeout,
+        allowed_documents: config.resolver.allowed_documents.clone(),
+        credentials: None,
+    }
+}
+
+/// Text from a client made safe for one log line: no control characters, bounded.
+pub fn sanitize(s: &str) -> String {
+    s.chars().filter(|c| !c.is_control()).take(200).collect()
+}

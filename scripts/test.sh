@@ -1,0 +1,15 @@
+#!/bin/sh
+# The test command (README): builds the workspace once, then runs every test.
+# Run as root on Debian: the end-to-end tests create users, install a setuid
+# helper and a PAM service in temporary places, and remove them again.
+set -eu
+cd "$(dirname "$0")/.."
+if [ "$(id -u)" -ne 0 ]; then
+    echo "scripts/test.sh: run as root (the end-to-end tests create users and PAM services)" >&2
+    exit 2
+fi
+scripts/deps.sh
+# One build of everything (binaries, the PAM module's .so, test targets); the test
+# run below reuses it.
+cargo build --workspace --all-targets --locked
+cargo test --workspace --locked
