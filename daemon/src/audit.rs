@@ -111,6 +111,26 @@ pub struct AuditRecord {
     pub source: Option<String>,
 }
 
+impl AuditRecord {
+    /// A record of `decision` with everything else absent.
+    pub fn new(decision: Decision) -> AuditRecord {
+        AuditRecord {
+            decision,
+            ..AuditRecord::default()
+        }
+    }
+
+    /// Fills the owner fields (ARN, account, permission set, principal name and kind)
+    /// from a parsed owner.
+    pub fn set_owner(&mut self, p: &crate::owner::Principal) {
+        self.owner_arn = Some(p.arn.clone());
+        self.account_id = Some(p.account.clone());
+        self.permission_set = p.permission_set.clone();
+        self.principal = p.name().map(str::to_string);
+        self.principal_kind = Some(p.kind.as_str().to_string());
+    }
+}
+
 /// A field value: text or a number (numbers are JSON numbers in JSON lines; journald
 /// stores every field as text).
 enum FieldValue<'a> {
@@ -521,6 +541,26 @@ mod tests {
         assert_eq!(at(951_782_400, 1), "2000-02-29T00:00:00.000001Z");
         assert_eq!(at(1_796_562_000, 123_456), "2026-12-06T13:00:00.123456Z");
         assert_eq!(at(4_102_444_799, 999_999), "2099-12-31T23:59:59.999999Z");
+    }
+
+    #[test]
+    fn owner_fields_come_from_the_parsed_principal() {
+        let arn = "arn:aws:sts::111122223333:assumed-role/AWSReservedSSO_Data_Eng_0a1b/alice";
+        let p = crate::owner::parse(arn).unwrap();
+        let mut r = AuditRecord::new(Decision::Allow);
+        r.set_owner(&p);
+        let m = parse(&Auditor::to_json(&r));
+        assert_eq!(m["SSM_RUNAS_OWNER_ARN"], arn);
+        assert_eq!(m["SSM_RUNAS_ACCOUNT_ID"], "111122223333");
+        assert_eq!(m["SSM_RUNAS_PERMISSION_SET"], "Data_Eng");
+        assert_eq!(m["SSM_RUNAS_PRINCIPAL"], "alice");
+        assert_eq!(m["SSM_RUNAS_PRINCIPAL_KIND"], "idc");
+        let mut r = AuditRecord::new(Decision::Deny);
+        r.set_owner(&crate::owner::parse("arn:aws:iam::111122223333:root").unwrap());
+        let m = parse(&Auditor::to_json(&r));
+        assert_eq!(m["SSM_RUNAS_PRINCIPAL_KIND"], "root");
+        assert!(m.get("SSM_RUNAS_PRINCIPAL").is_none());
+        assert!(m.get("SSM_RUNAS_PERMISSION_SET").is_none());
     }
 
     #[test]

@@ -296,6 +296,42 @@ fn without_journald_records_are_json_lines_on_stderr() {
 }
 
 #[test]
+fn a_record_journald_refuses_goes_to_stderr_with_one_warning() {
+    if !journal::available() {
+        eprintln!("skipped: needs root and unshare");
+        return;
+    }
+    // A journald socket file nobody listens on (journald died): sending is refused.
+    let run = std::env::temp_dir().join(unique_session("ssm-runas-deadjournal"));
+    std::fs::create_dir_all(run.join("systemd/journal")).expect("temp dir");
+    drop(
+        std::os::unix::net::UnixDatagram::bind(run.join("systemd/journal/socket"))
+            .expect("bind socket"),
+    );
+    let session = unique_session("erin");
+    let out = child_command(|exe| journal::command_with_run_dir(&run, exe))
+        .env(CHILD_ENV, encode(&full_record(&session)))
+        .output()
+        .expect("run child");
+    std::fs::remove_dir_all(&run).expect("remove temp dir");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let warnings = stderr
+        .lines()
+        .filter(|l| l.starts_with("ssm-runasd: cannot write audit record to journald"))
+        .count();
+    assert_eq!(warnings, 1, "{stderr}");
+    let records: Vec<serde_json::Value> = stderr
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    assert_eq!(records.len(), 1, "{stderr}");
+    assert_eq!(records[0]["SSM_RUNAS_SESSION_ID"], session.as_str());
+    assert_eq!(records[0]["SSM_RUNAS_DECISION"], "deny");
+}
+
+#[test]
 fn private_journal_cleans_up_after_itself() {
     if !journal::available() {
         eprintln!("skipped: needs root, systemd-journald, journalctl and unshare");
