@@ -146,8 +146,12 @@ impl Service {
             Request::Status => self.status(fd),
             Request::Resolve => self.resolve_and_decide(fd, None).await,
             Request::Check { user } => self.resolve_and_decide(fd, Some(user)).await,
-            Request::SessionOpened { user } => self.note(fd, Decision::SessionOpened, Some(user), "session opened"),
-            Request::SessionClosed { user } => self.note(fd, Decision::SessionClosed, Some(user), "session closed"),
+            Request::SessionOpened { user } => {
+                self.note(fd, Decision::SessionOpened, Some(user), "session opened")
+            }
+            Request::SessionClosed { user } => {
+                self.note(fd, Decision::SessionClosed, Some(user), "session closed")
+            }
             Request::SwitchFailed { reason } => {
                 let reason = sanitize(&reason);
                 self.note(fd, Decision::SwitchFailed, None, &reason)
@@ -159,7 +163,11 @@ impl Service {
         // Only root (the admin CLI) may read the daemon's state.
         match crate::peer::peer_cred(fd) {
             Ok(c) if c.uid == 0 => {}
-            _ => return Response::Error { reason: "status is for root only".into() },
+            _ => {
+                return Response::Error {
+                    reason: "status is for root only".into(),
+                };
+            }
         }
         let a = self.active();
         let health = self.health.lock().map(|h| h.clone()).unwrap_or_default();
@@ -188,7 +196,13 @@ impl Service {
     }
 
     /// An audit-only notification (session opened/closed, switch failed).
-    fn note(&self, fd: BorrowedFd<'_>, decision: Decision, user: Option<String>, reason: &str) -> Response {
+    fn note(
+        &self,
+        fd: BorrowedFd<'_>,
+        decision: Decision,
+        user: Option<String>,
+        reason: &str,
+    ) -> Response {
         let a = self.active();
         let mut rec = AuditRecord {
             decision: Some(decision),
@@ -200,7 +214,9 @@ impl Service {
             rec.peer_pid = Some(c.pid);
             rec.peer_uid = Some(c.uid);
         }
-        let policy = WorkerPolicy { allowed_paths: a.config.resolver.worker_paths.clone() };
+        let policy = WorkerPolicy {
+            allowed_paths: a.config.resolver.worker_paths.clone(),
+        };
         if let Ok(id) = ancestry::identify(&self.proc_root, fd, &policy, a.landing_uid) {
             rec.session_id = Some(id.worker.session_id.clone());
         }
@@ -243,7 +259,13 @@ impl Service {
         }
         let (user, groups, rule) = match verdict {
             Verdict::Deny { reason, .. } => return self.deny(&a, rec, reason, false),
-            Verdict::Allow { rule, line, user, groups, .. } => (user, groups, format!("rule {rule} (line {line})")),
+            Verdict::Allow {
+                rule,
+                line,
+                user,
+                groups,
+                ..
+            } => (user, groups, format!("rule {rule} (line {line})")),
         };
         rec.linux_user = Some(user.clone());
         // The account must exist and must not be root, whatever the rules say.
@@ -253,7 +275,12 @@ impl Service {
             }
             Ok(Some(_)) => {}
             Ok(None) => {
-                return self.deny(&a, rec, format!("the Linux account `{user}` does not exist on this host"), false);
+                return self.deny(
+                    &a,
+                    rec,
+                    format!("the Linux account `{user}` does not exist on this host"),
+                    false,
+                );
             }
             Err(e) => return self.deny(&a, rec, format!("cannot look up `{user}`: {e}"), true),
         }
@@ -268,7 +295,12 @@ impl Service {
             || crate::peer::starttime(&self.proc_root, resolved.ident.peer.pid).ok()
                 != Some(resolved.ident.peer_starttime)
         {
-            return self.deny(&a, rec, "the session ended while it was being resolved".into(), false);
+            return self.deny(
+                &a,
+                rec,
+                "the session ended while it was being resolved".into(),
+                false,
+            );
         }
         rec.decision = Some(Decision::Allow);
         rec.reason = rule.clone();
@@ -296,43 +328,81 @@ impl Service {
     }
 
     /// Peer → worker → owner. Errors are (reason, is_error, session id).
-    async fn resolve(&self, a: &Active, fd: BorrowedFd<'_>) -> Result<Resolved, (String, bool, Option<String>)> {
-        let policy = WorkerPolicy { allowed_paths: a.config.resolver.worker_paths.clone() };
+    async fn resolve(
+        &self,
+        a: &Active,
+        fd: BorrowedFd<'_>,
+    ) -> Result<Resolved, (String, bool, Option<String>)> {
+        let policy = WorkerPolicy {
+            allowed_paths: a.config.resolver.worker_paths.clone(),
+        };
         let ident = ancestry::identify(&self.proc_root, fd, &policy, a.landing_uid)
             .map_err(|e| (e.to_string(), false, None))?;
         let sid = ident.worker.session_id.clone();
         let fail = |reason: String, is_error: bool| (reason, is_error, Some(sid.clone()));
         if let Some(iid) = &ident.worker.instance_id {
             if *iid != self.instance_id {
-                return Err(fail(format!("session {sid} belongs to instance {iid}, not {}", self.instance_id), false));
+                return Err(fail(
+                    format!(
+                        "session {sid} belongs to instance {iid}, not {}",
+                        self.instance_id
+                    ),
+                    false,
+                ));
             }
         }
         let cfg = &a.config;
-        let from_state = || agent_state::read(&cfg.resolver.agent_state_dir, &self.instance_id, &sid);
+        let from_state =
+            || agent_state::read(&cfg.resolver.agent_state_dir, &self.instance_id, &sid);
         let (owner_arn, source) = match cfg.resolver.source {
             Source::AgentState => match from_state() {
-                Ok(s) => (self.state_owner(cfg, s).map_err(|r| fail(r, false))?, "agent-state"),
-                Err(e) => return Err(fail(format!("cannot read the agent's state for session {sid}: {e}"), true)),
+                Ok(s) => (
+                    self.state_owner(cfg, s).map_err(|r| fail(r, false))?,
+                    "agent-state",
+                ),
+                Err(e) => {
+                    return Err(fail(
+                        format!("cannot read the agent's state for session {sid}: {e}"),
+                        true,
+                    ));
+                }
             },
             Source::AgentStateThenApi => match from_state() {
-                Ok(s) => (self.state_owner(cfg, s).map_err(|r| fail(r, false))?, "agent-state"),
-                Err(AgentStateError::Missing | AgentStateError::Unreadable(_) | AgentStateError::Torn) => {
-                    (self.api_owner(a, &sid).await.map_err(|(r, e)| fail(r, e))?, "api")
-                }
+                Ok(s) => (
+                    self.state_owner(cfg, s).map_err(|r| fail(r, false))?,
+                    "agent-state",
+                ),
+                Err(
+                    AgentStateError::Missing
+                    | AgentStateError::Unreadable(_)
+                    | AgentStateError::Torn,
+                ) => (
+                    self.api_owner(a, &sid).await.map_err(|(r, e)| fail(r, e))?,
+                    "api",
+                ),
                 Err(e) => return Err(fail(format!("agent state for session {sid}: {e}"), false)),
             },
-            Source::Api => (self.api_owner(a, &sid).await.map_err(|(r, e)| fail(r, e))?, "api"),
+            Source::Api => (
+                self.api_owner(a, &sid).await.map_err(|(r, e)| fail(r, e))?,
+                "api",
+            ),
         };
         if let Ok(mut w) = self.workers.lock() {
             w.insert(sid.clone(), (ident.worker.pid, ident.worker.starttime));
         }
-        Ok(Resolved { ident, owner_arn, source })
+        Ok(Resolved {
+            ident,
+            owner_arn,
+            source,
+        })
     }
 
     fn state_owner(&self, cfg: &Config, s: agent_state::AgentSession) -> Result<String, String> {
         if let Some(doc) = &s.document_name {
             if !cfg.resolver.allowed_documents.iter().any(|d| d == doc) {
-                return Err(format!("sessions started with document {doc} may not switch accounts"));
+                return Err(format!(
+                    "sessions started with document {doc} may not switch accounts"
+                ));
             }
         }
         Ok(s.owner)
@@ -347,7 +417,10 @@ impl Service {
             Err(e) => {
                 let is_error = matches!(
                     e,
-                    LookupError::AccessDenied(_) | LookupError::Throttled | LookupError::Upstream(_) | LookupError::NotListed
+                    LookupError::AccessDenied(_)
+                        | LookupError::Throttled
+                        | LookupError::Upstream(_)
+                        | LookupError::NotListed
                 );
                 Err((e.to_string(), is_error))
             }
@@ -359,18 +432,38 @@ impl Service {
 pub async fn activate(config: Config, instance_id: &str) -> Result<Active, String> {
     let landing_uid = match nix::unistd::User::from_name(&config.landing_user) {
         Ok(Some(u)) => u.uid.as_raw(),
-        Ok(None) => return Err(format!("landing user `{}` does not exist", config.landing_user)),
-        Err(e) => return Err(format!("cannot look up landing user `{}`: {e}", config.landing_user)),
+        Ok(None) => {
+            return Err(format!(
+                "landing user `{}` does not exist",
+                config.landing_user
+            ));
+        }
+        Err(e) => {
+            return Err(format!(
+                "cannot look up landing user `{}`: {e}",
+                config.landing_user
+            ));
+        }
     };
     if landing_uid == 0 {
         return Err(format!("landing user `{}` is uid 0", config.landing_user));
     }
     let lookup = match config.resolver.source {
         Source::AgentState => None,
-        Source::Api | Source::AgentStateThenApi => Some(SessionLookup::new(api_settings(&config, instance_id)).await),
+        Source::Api | Source::AgentStateThenApi => {
+            Some(SessionLookup::new(api_settings(&config, instance_id)).await)
+        }
     };
-    let auditor = Arc::new(Auditor::new(config.audit.journald, config.audit.file.clone()));
-    Ok(Active { config: Arc::new(config), lookup, auditor, landing_uid })
+    let auditor = Arc::new(Auditor::new(
+        config.audit.journald,
+        config.audit.file.clone(),
+    ));
+    Ok(Active {
+        config: Arc::new(config),
+        lookup,
+        auditor,
+        landing_uid,
+    })
 }
 
 /// The DescribeSessions client's settings from the config.

@@ -327,7 +327,10 @@ mod tests {
             std::str::from_utf8(&frame[4..]).unwrap(),
             r#"{"v":1,"body":{"verb":"check","user":"bob"}}"#
         );
-        assert_eq!(u32::from_be_bytes(frame[..4].try_into().unwrap()) as usize, frame.len() - 4);
+        assert_eq!(
+            u32::from_be_bytes(frame[..4].try_into().unwrap()) as usize,
+            frame.len() - 4
+        );
     }
 
     #[test]
@@ -335,7 +338,10 @@ mod tests {
         let mut bytes = ((MAX_FRAME + 1) as u32).to_be_bytes().to_vec();
         bytes.extend_from_slice(b"{}");
         let err = read_frame::<_, Request>(&mut &bytes[..]).unwrap_err();
-        assert!(matches!(err, FrameError::TooLarge(n) if n == MAX_FRAME + 1), "{err}");
+        assert!(
+            matches!(err, FrameError::TooLarge(n) if n == MAX_FRAME + 1),
+            "{err}"
+        );
     }
 
     #[test]
