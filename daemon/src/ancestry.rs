@@ -316,6 +316,8 @@ pub fn find_worker(
 pub struct Identified {
     /// `SO_PEERCRED` of the peer (its uid there is the *effective* uid).
     pub peer: PeerCred,
+    /// The peer's start time, to notice later that it exited and its pid was reused.
+    pub peer_starttime: u64,
     /// The verified worker above it.
     pub worker: Worker,
 }
@@ -352,7 +354,11 @@ pub fn identify(
     if !pinned.still_same(proc_root) {
         return Err(AncestryError::Gone);
     }
-    Ok(Identified { peer, worker })
+    Ok(Identified {
+        peer,
+        peer_starttime: pinned.starttime,
+        worker,
+    })
 }
 
 /// Whether the worker is still running: same pid, same start time, not exited.

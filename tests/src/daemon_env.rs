@@ -102,7 +102,9 @@ impl Drop for User {
 
 /// SIGKILLs every process whose real uid is `uid`.
 pub fn kill_uid(uid: u32) {
-    let Ok(rd) = std::fs::read_dir("/proc") else { return };
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return;
+    };
     for e in rd.flatten() {
         let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
             continue;
@@ -148,8 +150,12 @@ pub fn install(from: &Path, to: &Path, mode: u32, gid: Option<u32>) {
     }
     std::fs::copy(from, to).expect("copy binary");
     if let Some(g) = gid {
-        nix::unistd::chown(to, Some(nix::unistd::Uid::from_raw(0)), Some(nix::unistd::Gid::from_raw(g)))
-            .expect("chown");
+        nix::unistd::chown(
+            to,
+            Some(nix::unistd::Uid::from_raw(0)),
+            Some(nix::unistd::Gid::from_raw(g)),
+        )
+        .expect("chown");
     }
     std::fs::set_permissions(to, std::fs::Permissions::from_mode(mode)).expect("chmod");
 }
@@ -258,14 +264,54 @@ groups = ["adm"]
 
     /// Runs the probe with `args` inside a session: worker (root, argv[1] = `session`)
     /// → child as `uid`:`gid` → the setuid probe. Returns the probe's JSON answer.
-    pub fn in_session(&self, worker: &Path, session: &str, uid: u32, gid: u32, args: &[&str]) -> serde_json::Value {
+    pub fn in_session(
+        &self,
+        worker: &Path,
+        session: &str,
+        uid: u32,
+        gid: u32,
+        args: &[&str],
+    ) -> serde_json::Value {
+        json_of(
+            self.worker_command(worker, session, uid, gid, args)
+                .output()
+                .expect("run worker"),
+        )
+    }
+
+    /// The command that runs the probe with `args` under `worker` (see [`World::in_session`]).
+    pub fn worker_command(
+        &self,
+        worker: &Path,
+        session: &str,
+        uid: u32,
+        gid: u32,
+        args: &[&str],
+    ) -> Command {
+        let mut argv = vec![
+            self.probe.display().to_string(),
+            self.socket().display().to_string(),
+        ];
+        argv.extend(args.iter().map(|a| a.to_string()));
         let mut cmd = Command::new(worker);
         cmd.arg(session)
-            .args(["--uid", &uid.to_string(), "--gid", &gid.to_string(), "--"])
-            .arg(&self.probe)
-            .arg(self.socket())
-            .args(args);
-        json_of(cmd.output().expect("run worker"))
+            .env("MINI_WORKER_UID", uid.to_string())
+            .env("MINI_WORKER_GID", gid.to_string())
+            .env(
+                "MINI_WORKER_CMD",
+                serde_json::to_string(&argv).unwrap_or_default(),
+            );
+        cmd
+    }
+
+    /// Waits for the daemon's start-up calls to AWS (identity, permission probe), then
+    /// zeroes the fake's counters so a test counts only its own calls.
+    pub fn settle(&self) {
+        let end = Instant::now() + Duration::from_secs(5);
+        while (self.fake.calls() < 1 || self.fake.sts_calls() < 1) && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.fake.reset_counts();
     }
 
     /// The JSON audit records written so far.
@@ -278,7 +324,11 @@ groups = ["adm"]
     }
 
     /// Waits until an audit record satisfies `pred`.
-    pub fn wait_audit(&self, pred: impl Fn(&serde_json::Value) -> bool, timeout: Duration) -> Option<serde_json::Value> {
+    pub fn wait_audit(
+        &self,
+        pred: impl Fn(&serde_json::Value) -> bool,
+        timeout: Duration,
+    ) -> Option<serde_json::Value> {
         let end = Instant::now() + timeout;
         loop {
             if let Some(r) = self.audit().into_iter().find(|r| pred(r)) {
@@ -332,7 +382,10 @@ impl Daemon {
         let notify = UnixDatagram::bind(&notify_path)?;
         notify.set_read_timeout(Some(Duration::from_millis(200)))?;
         let log_path = world.dir.0.join("daemon.log");
-        let log_file = std::fs::OpenOptions::new().create(true).append(true).open(&log_path)?;
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)?;
         let child = Command::new(built("ssm-runasd"))
             .arg("--config")
             .arg(&path)
@@ -364,7 +417,9 @@ impl Daemon {
         while Instant::now() < end {
             if let Ok(Some(st)) = self.child.try_wait() {
                 let log = self.stop_and_log();
-                return Err(io::Error::other(format!("ssm-runasd exited ({st}) before {what}:\n{log}")));
+                return Err(io::Error::other(format!(
+                    "ssm-runasd exited ({st}) before {what}:\n{log}"
+                )));
             }
             if let Ok(n) = self.notify.recv(&mut buf) {
                 let msg = String::from_utf8_lossy(&buf[..n]).to_string();
@@ -373,7 +428,10 @@ impl Daemon {
                 }
             }
         }
-        Err(io::Error::new(io::ErrorKind::TimedOut, format!("no {what} from ssm-runasd")))
+        Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("no {what} from ssm-runasd"),
+        ))
     }
 
     /// Sends a signal.

@@ -6,10 +6,13 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 use ssm_runas_tests::daemon_env::{Daemon, INSTANCE, World, install, json_of, skip_unless_root};
-use ssm_runas_tests::fake_ssm::{Fault, FakeSession};
+use ssm_runas_tests::fake_ssm::{FakeSession, Fault};
 
 fn start(world: &World, extra: &str) -> Daemon {
-    Daemon::start(world, &world.config(extra)).unwrap_or_else(|e| panic!("daemon did not start: {e}"))
+    let d = Daemon::start(world, &world.config(extra))
+        .unwrap_or_else(|e| panic!("daemon did not start: {e}"));
+    world.settle();
+    d
 }
 
 #[test]
@@ -19,29 +22,73 @@ fn one_person_two_permission_sets_two_accounts() {
     }
     let w = World::new();
     let d = start(&w, "");
-    w.add_session("alice@example.com-0a1b2c3d4e5f60718", "ReadOnly", "alice@example.com");
-    w.add_session("alice@example.com-abcdefghijklmnopqrstuvwxyz", "Admin", "alice@example.com");
-    let ro = w.in_session(&w.worker, "alice@example.com-0a1b2c3d4e5f60718", w.landing.uid, w.landing.gid, &["resolve"]);
-    let ad = w.in_session(&w.worker, "alice@example.com-abcdefghijklmnopqrstuvwxyz", w.landing.uid, w.landing.gid, &["resolve"]);
+    w.add_session(
+        "alice@example.com-0a1b2c3d4e5f60718",
+        "ReadOnly",
+        "alice@example.com",
+    );
+    w.add_session(
+        "alice@example.com-abcdefghijklmnopqrstuvwxyz",
+        "Admin",
+        "alice@example.com",
+    );
+    let ro = w.in_session(
+        &w.worker,
+        "alice@example.com-0a1b2c3d4e5f60718",
+        w.landing.uid,
+        w.landing.gid,
+        &["resolve"],
+    );
+    let ad = w.in_session(
+        &w.worker,
+        "alice@example.com-abcdefghijklmnopqrstuvwxyz",
+        w.landing.uid,
+        w.landing.gid,
+        &["resolve"],
+    );
     assert_eq!(ro["answer"], "allow", "{ro}\n{}", d.log());
     assert_eq!(ro["user"], w.readonly.name.as_str());
     assert_eq!(ro["session_id"], "alice@example.com-0a1b2c3d4e5f60718");
     assert_eq!(ad["answer"], "allow", "{ad}");
     assert_eq!(ad["user"], w.admin.name.as_str());
     assert_eq!(ad["groups"], serde_json::json!(["adm"]));
-    assert!(ad["rule"].as_str().unwrap_or("").starts_with("rule 3 (line"), "{ad}");
+    assert!(
+        ad["rule"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("rule 3 (line"),
+        "{ad}"
+    );
 
     // `account` re-checks; asking for another account is refused.
-    let ok = w.in_session(&w.worker, "alice@example.com-0a1b2c3d4e5f60718", w.landing.uid, w.landing.gid, &["check", &w.readonly.name]);
+    let ok = w.in_session(
+        &w.worker,
+        "alice@example.com-0a1b2c3d4e5f60718",
+        w.landing.uid,
+        w.landing.gid,
+        &["check", &w.readonly.name],
+    );
     assert_eq!(ok["answer"], "allow", "{ok}");
-    let no = w.in_session(&w.worker, "alice@example.com-0a1b2c3d4e5f60718", w.landing.uid, w.landing.gid, &["check", &w.admin.name]);
+    let no = w.in_session(
+        &w.worker,
+        "alice@example.com-0a1b2c3d4e5f60718",
+        w.landing.uid,
+        w.landing.gid,
+        &["check", &w.admin.name],
+    );
     assert_eq!(no["answer"], "deny", "{no}");
 
     // The audit trail names the person, the permission set and the account.
     let rec = w
-        .wait_audit(|r| r["SSM_RUNAS_DECISION"] == "allow" && r["SSM_RUNAS_PERMISSION_SET"] == "Admin", Duration::from_secs(5))
+        .wait_audit(
+            |r| r["SSM_RUNAS_DECISION"] == "allow" && r["SSM_RUNAS_PERMISSION_SET"] == "Admin",
+            Duration::from_secs(5),
+        )
         .expect("an allow record for Admin");
-    assert_eq!(rec["SSM_RUNAS_SESSION_ID"], "alice@example.com-abcdefghijklmnopqrstuvwxyz");
+    assert_eq!(
+        rec["SSM_RUNAS_SESSION_ID"],
+        "alice@example.com-abcdefghijklmnopqrstuvwxyz"
+    );
     assert_eq!(rec["SSM_RUNAS_PRINCIPAL"], "alice@example.com");
     assert_eq!(rec["SSM_RUNAS_ACCOUNT_ID"], "111122223333");
     assert_eq!(rec["SSM_RUNAS_LINUX_USER"], w.admin.name.as_str());
@@ -60,16 +107,36 @@ fn denials_carry_a_reason_for_the_person() {
     let d = start(&w, "");
     w.add_session("mallory-0a1b2c3d4e5f60718", "Admin", "mallory");
     w.add_session("bob-0a1b2c3d4e5f60718", "Billing", "bob@example.com");
-    let m = w.in_session(&w.worker, "mallory-0a1b2c3d4e5f60718", w.landing.uid, w.landing.gid, &["resolve"]);
-    assert_eq!(m, serde_json::json!({"answer": "deny", "reason": "Your access is suspended"}), "{}", d.log());
-    let b = w.in_session(&w.worker, "bob-0a1b2c3d4e5f60718", w.landing.uid, w.landing.gid, &["resolve"]);
+    let m = w.in_session(
+        &w.worker,
+        "mallory-0a1b2c3d4e5f60718",
+        w.landing.uid,
+        w.landing.gid,
+        &["resolve"],
+    );
+    assert_eq!(
+        m,
+        serde_json::json!({"answer": "deny", "reason": "Your access is suspended"}),
+        "{}",
+        d.log()
+    );
+    let b = w.in_session(
+        &w.worker,
+        "bob-0a1b2c3d4e5f60718",
+        w.landing.uid,
+        w.landing.gid,
+        &["resolve"],
+    );
     assert_eq!(b["answer"], "deny");
     assert_eq!(
         b["reason"],
         "no rule maps bob@example.com with permission set Billing in account 111122223333 to a Linux account"
     );
     let rec = w
-        .wait_audit(|r| r["SSM_RUNAS_DECISION"] == "deny" && r["SSM_RUNAS_PRINCIPAL"] == "mallory", Duration::from_secs(5))
+        .wait_audit(
+            |r| r["SSM_RUNAS_DECISION"] == "deny" && r["SSM_RUNAS_PRINCIPAL"] == "mallory",
+            Duration::from_secs(5),
+        )
         .expect("deny record");
     assert_eq!(rec["SSM_RUNAS_RULE"], 1);
     assert_eq!(rec["SSM_RUNAS_REASON"], "Your access is suspended");
@@ -87,7 +154,14 @@ fn spoofed_and_out_of_session_callers_are_refused() {
 
     // Outside any session: the landing user runs the probe directly.
     let out = Command::new("setpriv")
-        .args(["--reuid", &w.landing.uid.to_string(), "--regid", &w.landing.gid.to_string(), "--clear-groups", "--"])
+        .args([
+            "--reuid",
+            &w.landing.uid.to_string(),
+            "--regid",
+            &w.landing.gid.to_string(),
+            "--clear-groups",
+            "--",
+        ])
         .arg(&w.probe)
         .arg(w.socket())
         .arg("resolve")
@@ -95,39 +169,69 @@ fn spoofed_and_out_of_session_callers_are_refused() {
         .expect("setpriv");
     let v = json_of(out);
     assert_eq!(v["answer"], "deny", "{v}\n{}", d.log());
-    assert!(v["reason"].as_str().unwrap_or("").contains("not in an SSM session"), "{v}");
+    assert!(
+        v["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("not in an SSM session"),
+        "{v}"
+    );
 
     // The right worker, but the caller is not the landing user.
     let v = w.in_session(&w.worker, sid, w.readonly.uid, w.readonly.gid, &["resolve"]);
     assert_eq!(v["answer"], "deny", "{v}");
-    assert!(v["reason"].as_str().unwrap_or("").contains("landing user"), "{v}");
+    assert!(
+        v["reason"].as_str().unwrap_or("").contains("landing user"),
+        "{v}"
+    );
 
     // A process named like the worker, with its argv, but not root.
     let fake_named = w.dir.0.join("landing-owned/ssm-session-worker");
     install(&w.worker, &fake_named, 0o755, None);
+    let as_landing = w.worker_command(&fake_named, sid, w.landing.uid, w.landing.gid, &["resolve"]);
     let out = Command::new("setpriv")
-        .args(["--reuid", &w.landing.uid.to_string(), "--regid", &w.landing.gid.to_string(), "--clear-groups", "--"])
-        .arg(&fake_named)
-        .arg(sid)
-        .args(["--uid", &w.landing.uid.to_string(), "--gid", &w.landing.gid.to_string(), "--"])
-        .arg(&w.probe)
-        .arg(w.socket())
-        .arg("resolve")
+        .args([
+            "--reuid",
+            &w.landing.uid.to_string(),
+            "--regid",
+            &w.landing.gid.to_string(),
+            "--clear-groups",
+            "--",
+        ])
+        .arg(as_landing.get_program())
+        .args(as_landing.get_args())
+        .envs(as_landing.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))))
         .output()
         .expect("run");
     let v = json_of(out);
     assert_eq!(v["answer"], "deny", "{v}");
-    assert!(v["reason"].as_str().unwrap_or("").contains("looks like a session worker but is not one"), "{v}");
+    assert!(
+        v["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("looks like a session worker but is not one"),
+        "{v}"
+    );
 
     // A root process named like the worker, from a path that is not allowed.
     let v = w.in_session(&fake_named, sid, w.landing.uid, w.landing.gid, &["resolve"]);
     assert_eq!(v["answer"], "deny", "{v}");
-    assert!(v["reason"].as_str().unwrap_or("").contains("looks like a session worker but is not one"), "{v}");
+    assert!(
+        v["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("looks like a session worker but is not one"),
+        "{v}"
+    );
 
     // None of these reached AWS.
     assert_eq!(w.fake.calls(), 0);
     // Each is in the audit trail.
-    let denials = w.audit().iter().filter(|r| r["SSM_RUNAS_DECISION"] == "deny").count();
+    let denials = w
+        .audit()
+        .iter()
+        .filter(|r| r["SSM_RUNAS_DECISION"] == "deny")
+        .count();
     assert_eq!(denials, 4);
 }
 
@@ -138,15 +242,38 @@ fn a_session_of_another_instance_or_not_connected_is_denied() {
     }
     let w = World::new();
     let _d = start(&w, "");
-    let owner = "arn:aws:sts::111122223333:assumed-role/AWSReservedSSO_ReadOnly_0123456789abcdef/alice";
-    w.fake.add_session(FakeSession::connected("alice-111111111111111111", "i-0fedcba9876543210", owner));
+    let owner =
+        "arn:aws:sts::111122223333:assumed-role/AWSReservedSSO_ReadOnly_0123456789abcdef/alice";
+    w.fake.add_session(FakeSession::connected(
+        "alice-111111111111111111",
+        "i-0fedcba9876543210",
+        owner,
+    ));
     let mut ended = FakeSession::connected("alice-222222222222222222", INSTANCE, owner);
     ended.status = "Disconnected".into();
     w.fake.add_session(ended);
-    let v = w.in_session(&w.worker, "alice-111111111111111111", w.landing.uid, w.landing.gid, &["resolve"]);
+    let v = w.in_session(
+        &w.worker,
+        "alice-111111111111111111",
+        w.landing.uid,
+        w.landing.gid,
+        &["resolve"],
+    );
     assert_eq!(v["answer"], "deny", "{v}");
-    assert!(v["reason"].as_str().unwrap_or("").contains("i-0fedcba9876543210"), "{v}");
-    let v = w.in_session(&w.worker, "alice-222222222222222222", w.landing.uid, w.landing.gid, &["resolve"]);
+    assert!(
+        v["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("i-0fedcba9876543210"),
+        "{v}"
+    );
+    let v = w.in_session(
+        &w.worker,
+        "alice-222222222222222222",
+        w.landing.uid,
+        w.landing.gid,
+        &["resolve"],
+    );
     assert_eq!(v["answer"], "deny", "{v}");
 }
 
@@ -160,7 +287,13 @@ fn upstream_failures_deny_within_the_deadline_and_show_in_status() {
     w.add_session("alice-0a1b2c3d4e5f60718", "ReadOnly", "alice");
     w.fake.fail_always(Some(Fault::Internal500));
     let t0 = Instant::now();
-    let v = w.in_session(&w.worker, "alice-0a1b2c3d4e5f60718", w.landing.uid, w.landing.gid, &["resolve"]);
+    let v = w.in_session(
+        &w.worker,
+        "alice-0a1b2c3d4e5f60718",
+        w.landing.uid,
+        w.landing.gid,
+        &["resolve"],
+    );
     let took = t0.elapsed();
     assert_eq!(v["answer"], "deny", "{v}\n{}", d.log());
     // deadline_secs = 3 in the test config; the PAM side waits 15 s.
@@ -169,9 +302,21 @@ fn upstream_failures_deny_within_the_deadline_and_show_in_status() {
 
     w.fake.fail_always(Some(Fault::AccessDenied));
     w.fake.reset_counts();
-    let v = w.in_session(&w.worker, "alice-0a1b2c3d4e5f60718", w.landing.uid, w.landing.gid, &["resolve"]);
+    let v = w.in_session(
+        &w.worker,
+        "alice-0a1b2c3d4e5f60718",
+        w.landing.uid,
+        w.landing.gid,
+        &["resolve"],
+    );
     assert_eq!(v["answer"], "deny");
-    assert!(v["reason"].as_str().unwrap_or("").contains("ssm:DescribeSessions"), "{v}");
+    assert!(
+        v["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("ssm:DescribeSessions"),
+        "{v}"
+    );
     assert_eq!(w.fake.calls(), 1, "AccessDenied is not retried");
 
     let st = Command::new(ssm_runas_tests::daemon_env::built("ssm-runas"))
@@ -180,11 +325,26 @@ fn upstream_failures_deny_within_the_deadline_and_show_in_status() {
         .output()
         .expect("status");
     let s: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap_or_default();
-    assert_eq!(s["denied"], 2, "{s}");
+    // Upstream failures are errors, not policy denials.
+    assert_eq!(
+        (s["denied"].as_u64(), s["errors"].as_u64()),
+        (Some(0), Some(2)),
+        "{s}"
+    );
     assert!(s["api_calls"].as_u64().unwrap_or(0) >= 3, "{s}");
-    assert!(s["last_aws_error"].as_str().unwrap_or("").contains("AccessDenied"), "{s}");
+    assert!(
+        s["last_aws_error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("lacks the ssm:DescribeSessions permission"),
+        "{s}"
+    );
     assert_eq!(s["instance_id"], INSTANCE);
-    assert_eq!(s["aws_identity"], ssm_runas_tests::fake_ssm::DEFAULT_CALLER_ARN, "{s}");
+    assert_eq!(
+        s["aws_identity"],
+        ssm_runas_tests::fake_ssm::DEFAULT_CALLER_ARN,
+        "{s}"
+    );
 }
 
 #[test]
@@ -195,10 +355,13 @@ fn concurrent_sessions_share_lookups() {
     let w = World::new();
     let d = start(&w, "");
     // Wait for the start-up probe calls, then count only ours.
-    std::thread::sleep(Duration::from_millis(300));
     w.fake.set_latency(Duration::from_millis(300));
     for i in 0..8 {
-        w.add_session(&format!("person{i}-0a1b2c3d4e5f60718"), "ReadOnly", &format!("person{i}"));
+        w.add_session(
+            &format!("person{i}-0a1b2c3d4e5f60718"),
+            "ReadOnly",
+            &format!("person{i}"),
+        );
     }
     w.fake.reset_counts();
     std::thread::scope(|s| {
@@ -207,7 +370,13 @@ fn concurrent_sessions_share_lookups() {
             for _ in 0..2 {
                 let w = &w;
                 hs.push(s.spawn(move || {
-                    w.in_session(&w.worker, &format!("person{i}-0a1b2c3d4e5f60718"), w.landing.uid, w.landing.gid, &["resolve"])
+                    w.in_session(
+                        &w.worker,
+                        &format!("person{i}-0a1b2c3d4e5f60718"),
+                        w.landing.uid,
+                        w.landing.gid,
+                        &["resolve"],
+                    )
                 }));
             }
         }
@@ -217,7 +386,13 @@ fn concurrent_sessions_share_lookups() {
         }
     });
     // 16 requests for 8 sessions: a few batched Target queries, not 16 (or 8) calls.
-    assert!(w.fake.calls() <= 4, "{} calls: {:?}\n{}", w.fake.calls(), w.fake.requests(), d.log());
+    assert!(
+        w.fake.calls() <= 4,
+        "{} calls: {:?}\n{}",
+        w.fake.calls(),
+        w.fake.requests(),
+        d.log()
+    );
 }
 
 #[test]
@@ -230,9 +405,20 @@ fn bad_clients_are_dropped_without_delaying_others() {
     let sock = w.socket();
     // A silent client and an oversized frame.
     let silent = std::os::unix::net::UnixStream::connect(&sock).expect("connect");
-    let big = Command::new(&w.probe).arg(&sock).args(["raw", "7fffffff"]).output().expect("probe");
-    assert!(String::from_utf8_lossy(&big.stdout).contains("raw_reply_len"), "{big:?}");
-    let garbage = Command::new(&w.probe).arg(&sock).args(["raw", "00000005deadbeef00"]).output().expect("probe");
+    let big = Command::new(&w.probe)
+        .arg(&sock)
+        .args(["raw", "7fffffff"])
+        .output()
+        .expect("probe");
+    assert!(
+        String::from_utf8_lossy(&big.stdout).contains("raw_reply_len"),
+        "{big:?}"
+    );
+    let garbage = Command::new(&w.probe)
+        .arg(&sock)
+        .args(["raw", "00000005deadbeef00"])
+        .output()
+        .expect("probe");
     assert!(garbage.status.success());
     let t0 = Instant::now();
     let st = Command::new(ssm_runas_tests::daemon_env::built("ssm-runas"))
@@ -241,7 +427,11 @@ fn bad_clients_are_dropped_without_delaying_others() {
         .output()
         .expect("status");
     assert!(st.status.success(), "{st:?}\n{}", d.log());
-    assert!(t0.elapsed() < Duration::from_secs(1), "status waited {:?}", t0.elapsed());
+    assert!(
+        t0.elapsed() < Duration::from_secs(1),
+        "status waited {:?}",
+        t0.elapsed()
+    );
     drop(silent);
 }
 
@@ -263,14 +453,24 @@ fn reload_keeps_the_old_config_when_the_new_one_is_invalid() {
     assert_eq!(rules(), 3);
     std::fs::write(&d.config, "landing_user = \"x\"\n[[rule]]\nbogus = 1\n").expect("write");
     d.signal(Signal::SIGHUP);
-    d.wait_notify("READY=1", Duration::from_secs(5)).expect("ready after reload");
+    d.wait_notify("READY=1", Duration::from_secs(5))
+        .expect("ready after reload");
     assert_eq!(rules(), 3);
-    assert!(d.log().contains("config.toml:3:1: unknown field `bogus`"), "{}", d.log());
+    assert!(
+        d.log().contains("config.toml:3:1: unknown field `bogus`"),
+        "{}",
+        d.log()
+    );
     assert!(d.log().contains("reload refused"), "{}", d.log());
 
-    std::fs::write(&d.config, w.config("[[rule]]\nkind = \"iam-user\"\nlinux_user = \"nobody\"\n")).expect("write");
+    std::fs::write(
+        &d.config,
+        w.config("[[rule]]\nkind = \"iam-user\"\nlinux_user = \"nobody\"\n"),
+    )
+    .expect("write");
     d.signal(Signal::SIGHUP);
-    d.wait_notify("READY=1", Duration::from_secs(5)).expect("ready after reload");
+    d.wait_notify("READY=1", Duration::from_secs(5))
+        .expect("ready after reload");
     assert_eq!(rules(), 4);
     // SIGTERM: clean exit, socket removed.
     let log = d.stop_and_log();
@@ -285,15 +485,16 @@ fn the_session_ending_mid_request_is_denied() {
     }
     let w = World::new();
     let _d = start(&w, "");
-    std::thread::sleep(Duration::from_millis(300));
     w.add_session("alice-0a1b2c3d4e5f60718", "ReadOnly", "alice");
     w.fake.set_latency(Duration::from_millis(800));
-    let mut worker = Command::new(&w.worker)
-        .arg("alice-0a1b2c3d4e5f60718")
-        .args(["--uid", &w.landing.uid.to_string(), "--gid", &w.landing.gid.to_string(), "--"])
-        .arg(&w.probe)
-        .arg(w.socket())
-        .arg("resolve")
+    let mut worker = w
+        .worker_command(
+            &w.worker,
+            "alice-0a1b2c3d4e5f60718",
+            w.landing.uid,
+            w.landing.gid,
+            &["resolve"],
+        )
         .stdout(std::process::Stdio::null())
         .spawn()
         .expect("worker");
@@ -303,8 +504,14 @@ fn the_session_ending_mid_request_is_denied() {
     let _ = worker.kill();
     let _ = worker.wait();
     let rec = w
-        .wait_audit(|r| r["SSM_RUNAS_SESSION_ID"] == "alice-0a1b2c3d4e5f60718", Duration::from_secs(5))
+        .wait_audit(
+            |r| r["SSM_RUNAS_SESSION_ID"] == "alice-0a1b2c3d4e5f60718",
+            Duration::from_secs(5),
+        )
         .expect("a record for the session");
     assert_eq!(rec["SSM_RUNAS_DECISION"], "deny", "{rec}");
-    assert_eq!(rec["SSM_RUNAS_REASON"], "the session ended while it was being resolved");
+    assert_eq!(
+        rec["SSM_RUNAS_REASON"],
+        "the session ended while it was being resolved"
+    );
 }

@@ -296,9 +296,9 @@ async fn check_aws(service: Arc<Service>) {
 }
 
 fn notify(state: &[libsystemd::daemon::NotifyState]) {
-    if std::env::var_os("NOTIFY_SOCKET").is_some() {
-        if let Err(e) = libsystemd::daemon::notify(false, state) {
-            tracing::warn!("sd_notify failed: {e}");
-        }
+    if std::env::var_os("NOTIFY_SOCKET").is_some()
+        && let Err(e) = libsystemd::daemon::notify(false, state)
+    {
+        tracing::warn!("sd_notify failed: {e}");
     }
 }

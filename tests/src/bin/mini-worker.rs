@@ -4,7 +4,11 @@
 //! child with the given uid/gid (no supplementary groups) and waits for it, so the
 //! child's parent is "the worker". No pty: the pty-faithful worker is `fake-worker`.
 //!
-//! Usage: mini-worker SESSION_ID [INSTANCE_ID] --uid UID --gid GID -- PROGRAM [ARGS...]
+//! Usage: MINI_WORKER_UID=UID MINI_WORKER_GID=GID MINI_WORKER_CMD='["PROGRAM","ARG",...]' \
+//!        mini-worker SESSION_ID [INSTANCE_ID]
+//!
+//! What to run comes from the environment so that argv has exactly the real
+//! worker's shape, which the daemon checks.
 use std::ffi::CString;
 use std::process::ExitCode;
 
@@ -12,23 +16,16 @@ use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Gid, Uid, execv, fork, getuid, setgid, setgroups, setuid};
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().collect();
-    let Some(sep) = args.iter().position(|a| a == "--") else {
-        eprintln!("usage: mini-worker SESSION_ID [INSTANCE_ID] --uid UID --gid GID -- PROGRAM [ARGS...]");
+    let env_u32 = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u32>().ok());
+    let (Some(uid), Some(gid)) = (env_u32("MINI_WORKER_UID"), env_u32("MINI_WORKER_GID")) else {
+        eprintln!("mini-worker: MINI_WORKER_UID and MINI_WORKER_GID are required");
         return ExitCode::from(2);
     };
-    let opt = |name: &str| {
-        args[..sep]
-            .iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .and_then(|v| v.parse::<u32>().ok())
-    };
-    let (Some(uid), Some(gid)) = (opt("--uid"), opt("--gid")) else {
-        eprintln!("mini-worker: --uid and --gid are required");
-        return ExitCode::from(2);
-    };
-    let argv: Vec<CString> = args[sep + 1..]
+    let cmd: Vec<String> = std::env::var("MINI_WORKER_CMD")
+        .ok()
+        .and_then(|v| serde_json::from_str(&v).ok())
+        .unwrap_or_default();
+    let argv: Vec<CString> = cmd
         .iter()
         .filter_map(|a| CString::new(a.as_str()).ok())
         .collect();
@@ -42,7 +39,10 @@ fn main() -> ExitCode {
         Ok(ForkResult::Child) => {
             if getuid().is_root() {
                 let gid = Gid::from_raw(gid);
-                if setgroups(&[]).is_err() || setgid(gid).is_err() || setuid(Uid::from_raw(uid)).is_err() {
+                if setgroups(&[]).is_err()
+                    || setgid(gid).is_err()
+                    || setuid(Uid::from_raw(uid)).is_err()
+                {
                     // SAFETY: _exit is async-signal-safe.
                     unsafe { libc::_exit(126) };
                 }
