@@ -374,6 +374,12 @@ pub struct Daemon {
 impl Daemon {
     /// Writes `config` and starts the daemon; returns once it said READY=1.
     pub fn start(world: &World, config: &str) -> io::Result<Daemon> {
+        Daemon::start_in(world, config, None)
+    }
+
+    /// [`Daemon::start`], inside `journal`'s private `/run` so that its audit
+    /// records go to that real, standalone journald.
+    pub fn start_in(world: &World, config: &str, journal: Option<&crate::journal::PrivateJournal>) -> io::Result<Daemon> {
         let path = world.dir.0.join("config.toml");
         std::fs::write(&path, config)?;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))?;
@@ -386,7 +392,11 @@ impl Daemon {
             .create(true)
             .append(true)
             .open(&log_path)?;
-        let child = Command::new(built("ssm-runasd"))
+        let mut cmd = match journal {
+            Some(j) => j.command(built("ssm-runasd")),
+            None => Command::new(built("ssm-runasd")),
+        };
+        let child = cmd
             .arg("--config")
             .arg(&path)
             .env("NOTIFY_SOCKET", &notify_path)

@@ -515,3 +515,44 @@ fn the_session_ending_mid_request_is_denied() {
         "the session ended while it was being resolved"
     );
 }
+
+#[test]
+fn audit_records_reach_a_real_journald() {
+    if skip_unless_root("audit_records_reach_a_real_journald") {
+        return;
+    }
+    if !ssm_runas_tests::journal::available() {
+        eprintln!("audit_records_reach_a_real_journald: skipped (no systemd-journald)");
+        return;
+    }
+    let journal = ssm_runas_tests::journal::PrivateJournal::start().expect("journald");
+    let w = World::new();
+    let config = w.config("").replace("journald = false", "journald = true");
+    let d = Daemon::start_in(&w, &config, Some(&journal)).unwrap_or_else(|e| panic!("{e}"));
+    w.settle();
+    w.add_session("dave-0a1b2c3d4e5f60718", "ReadOnly", "dave@example.com");
+    w.add_session("mallory-0a1b2c3d4e5f60718", "ReadOnly", "mallory");
+    let v = w.in_session(&w.worker, "dave-0a1b2c3d4e5f60718", w.landing.uid, w.landing.gid, &["resolve"]);
+    assert_eq!(v["answer"], "allow", "{v}\n{}", d.log());
+    let v = w.in_session(&w.worker, "mallory-0a1b2c3d4e5f60718", w.landing.uid, w.landing.gid, &["resolve"]);
+    assert_eq!(v["answer"], "deny", "{v}");
+    use ssm_runas_tests::journal::field;
+    let allow = journal
+        .wait_for(|r| field(r, "SSM_RUNAS_SESSION_ID").as_deref() == Some("dave-0a1b2c3d4e5f60718"), Duration::from_secs(10))
+        .expect("allow record in journald");
+    assert_eq!(field(&allow, "SSM_RUNAS_DECISION").as_deref(), Some("allow"));
+    assert_eq!(field(&allow, "SSM_RUNAS_PERMISSION_SET").as_deref(), Some("ReadOnly"));
+    assert_eq!(field(&allow, "SSM_RUNAS_PRINCIPAL").as_deref(), Some("dave@example.com"));
+    assert_eq!(field(&allow, "SSM_RUNAS_ACCOUNT_ID").as_deref(), Some("111122223333"));
+    assert_eq!(field(&allow, "SSM_RUNAS_LINUX_USER").as_deref(), Some(w.readonly.name.as_str()));
+    assert_eq!(field(&allow, "SSM_RUNAS_RULE").as_deref(), Some("2"));
+    assert_eq!(field(&allow, "MESSAGE_ID").as_deref(), Some(ssm_runas::audit::MESSAGE_ID));
+    assert_eq!(field(&allow, "_PID").and_then(|p| p.parse::<u32>().ok()), Some(d.child.id()));
+    let deny = journal
+        .wait_for(|r| field(r, "SSM_RUNAS_SESSION_ID").as_deref() == Some("mallory-0a1b2c3d4e5f60718"), Duration::from_secs(10))
+        .expect("deny record in journald");
+    assert_eq!(field(&deny, "SSM_RUNAS_DECISION").as_deref(), Some("deny"));
+    assert_eq!(field(&deny, "SSM_RUNAS_REASON").as_deref(), Some("Your access is suspended"));
+    // Audit records are not mixed into the operational log, and vice versa.
+    assert!(!d.log().contains("SSM_RUNAS_"), "{}", d.log());
+}
