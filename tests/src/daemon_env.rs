@@ -246,6 +246,29 @@ groups = ["adm"]
         )
     }
 
+    /// Writes the agent's state file for `session` (from the real-format fixture),
+    /// root-owned 0600 under `<dir>/agent-state/<instance>/document/state/current/`.
+    pub fn write_agent_state(&self, session: &str, permission_set: &str, person: &str) {
+        let fixture = include_str!("../fixtures/agent-state/agent-state-standard-stream.json");
+        let owner = format!(
+            "arn:aws:sts::111122223333:assumed-role/AWSReservedSSO_{permission_set}_0123456789abcdef/{person}"
+        );
+        let text = fixture
+            .replace("alice@example.com-0a1b2c3d4e5f6a7b8", session)
+            .replace(
+                "arn:aws:sts::111122223333:assumed-role/AWSReservedSSO_DevOps_0123456789abcdef/alice@example.com",
+                &owner,
+            );
+        let dir = self
+            .dir
+            .0
+            .join(format!("agent-state/{INSTANCE}/document/state/current"));
+        std::fs::create_dir_all(&dir).expect("mkdir state");
+        let path = dir.join(session);
+        std::fs::write(&path, text).expect("write state");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    }
+
     /// Adds a Connected session of this instance to the fake SSM.
     pub fn add_session(&self, id: &str, permission_set: &str, person: &str) {
         self.fake.add_session(FakeSession::connected(
@@ -379,7 +402,26 @@ impl Daemon {
 
     /// [`Daemon::start`], inside `journal`'s private `/run` so that its audit
     /// records go to that real, standalone journald.
-    pub fn start_in(world: &World, config: &str, journal: Option<&crate::journal::PrivateJournal>) -> io::Result<Daemon> {
+    pub fn start_in(
+        world: &World,
+        config: &str,
+        journal: Option<&crate::journal::PrivateJournal>,
+    ) -> io::Result<Daemon> {
+        Daemon::spawn(
+            world,
+            config,
+            journal,
+            &[("AWS_EC2_METADATA_DISABLED", "true")],
+        )
+    }
+
+    /// [`Daemon::start_in`] with extra environment variables.
+    pub fn spawn(
+        world: &World,
+        config: &str,
+        journal: Option<&crate::journal::PrivateJournal>,
+        envs: &[(&str, &str)],
+    ) -> io::Result<Daemon> {
         let path = world.dir.0.join("config.toml");
         std::fs::write(&path, config)?;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))?;
@@ -403,7 +445,7 @@ impl Daemon {
             .env("AWS_ACCESS_KEY_ID", "AKIDTESTTESTTEST")
             .env("AWS_SECRET_ACCESS_KEY", "test-secret")
             .env_remove("AWS_PROFILE")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .envs(envs.iter().copied())
             .env("NO_PROXY", "127.0.0.1,localhost")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

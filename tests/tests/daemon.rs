@@ -532,27 +532,174 @@ fn audit_records_reach_a_real_journald() {
     w.settle();
     w.add_session("dave-0a1b2c3d4e5f60718", "ReadOnly", "dave@example.com");
     w.add_session("mallory-0a1b2c3d4e5f60718", "ReadOnly", "mallory");
-    let v = w.in_session(&w.worker, "dave-0a1b2c3d4e5f60718", w.landing.uid, w.landing.gid, &["resolve"]);
+    let v = w.in_session(
+        &w.worker,
+        "dave-0a1b2c3d4e5f60718",
+        w.landing.uid,
+        w.landing.gid,
+        &["resolve"],
+    );
     assert_eq!(v["answer"], "allow", "{v}\n{}", d.log());
-    let v = w.in_session(&w.worker, "mallory-0a1b2c3d4e5f60718", w.landing.uid, w.landing.gid, &["resolve"]);
+    let v = w.in_session(
+        &w.worker,
+        "mallory-0a1b2c3d4e5f60718",
+        w.landing.uid,
+        w.landing.gid,
+        &["resolve"],
+    );
     assert_eq!(v["answer"], "deny", "{v}");
     use ssm_runas_tests::journal::field;
     let allow = journal
-        .wait_for(|r| field(r, "SSM_RUNAS_SESSION_ID").as_deref() == Some("dave-0a1b2c3d4e5f60718"), Duration::from_secs(10))
+        .wait_for(
+            |r| field(r, "SSM_RUNAS_SESSION_ID").as_deref() == Some("dave-0a1b2c3d4e5f60718"),
+            Duration::from_secs(10),
+        )
         .expect("allow record in journald");
-    assert_eq!(field(&allow, "SSM_RUNAS_DECISION").as_deref(), Some("allow"));
-    assert_eq!(field(&allow, "SSM_RUNAS_PERMISSION_SET").as_deref(), Some("ReadOnly"));
-    assert_eq!(field(&allow, "SSM_RUNAS_PRINCIPAL").as_deref(), Some("dave@example.com"));
-    assert_eq!(field(&allow, "SSM_RUNAS_ACCOUNT_ID").as_deref(), Some("111122223333"));
-    assert_eq!(field(&allow, "SSM_RUNAS_LINUX_USER").as_deref(), Some(w.readonly.name.as_str()));
+    assert_eq!(
+        field(&allow, "SSM_RUNAS_DECISION").as_deref(),
+        Some("allow")
+    );
+    assert_eq!(
+        field(&allow, "SSM_RUNAS_PERMISSION_SET").as_deref(),
+        Some("ReadOnly")
+    );
+    assert_eq!(
+        field(&allow, "SSM_RUNAS_PRINCIPAL").as_deref(),
+        Some("dave@example.com")
+    );
+    assert_eq!(
+        field(&allow, "SSM_RUNAS_ACCOUNT_ID").as_deref(),
+        Some("111122223333")
+    );
+    assert_eq!(
+        field(&allow, "SSM_RUNAS_LINUX_USER").as_deref(),
+        Some(w.readonly.name.as_str())
+    );
     assert_eq!(field(&allow, "SSM_RUNAS_RULE").as_deref(), Some("2"));
-    assert_eq!(field(&allow, "MESSAGE_ID").as_deref(), Some(ssm_runas::audit::MESSAGE_ID));
-    assert_eq!(field(&allow, "_PID").and_then(|p| p.parse::<u32>().ok()), Some(d.child.id()));
+    assert_eq!(
+        field(&allow, "MESSAGE_ID").as_deref(),
+        Some(ssm_runas::audit::MESSAGE_ID)
+    );
+    assert_eq!(
+        field(&allow, "_PID").and_then(|p| p.parse::<u32>().ok()),
+        Some(d.child.id())
+    );
     let deny = journal
-        .wait_for(|r| field(r, "SSM_RUNAS_SESSION_ID").as_deref() == Some("mallory-0a1b2c3d4e5f60718"), Duration::from_secs(10))
+        .wait_for(
+            |r| field(r, "SSM_RUNAS_SESSION_ID").as_deref() == Some("mallory-0a1b2c3d4e5f60718"),
+            Duration::from_secs(10),
+        )
         .expect("deny record in journald");
     assert_eq!(field(&deny, "SSM_RUNAS_DECISION").as_deref(), Some("deny"));
-    assert_eq!(field(&deny, "SSM_RUNAS_REASON").as_deref(), Some("Your access is suspended"));
+    assert_eq!(
+        field(&deny, "SSM_RUNAS_REASON").as_deref(),
+        Some("Your access is suspended")
+    );
     // Audit records are not mixed into the operational log, and vice versa.
     assert!(!d.log().contains("SSM_RUNAS_"), "{}", d.log());
+}
+
+#[test]
+fn agent_state_source_needs_no_api_and_falls_back_when_asked() {
+    if skip_unless_root("agent_state_source_needs_no_api_and_falls_back_when_asked") {
+        return;
+    }
+    let w = World::new();
+    let state_dir = w.dir.0.join("agent-state");
+    let only_state = w.config("").replace(
+        "deadline_secs = 3",
+        &format!(
+            "deadline_secs = 3\nsource = \"agent-state\"\nagent_state_dir = \"{}\"",
+            state_dir.display()
+        ),
+    );
+    w.write_agent_state("carol-0a1b2c3d4e5f60718", "Admin", "carol@example.com");
+    {
+        let d = Daemon::start(&w, &only_state).unwrap_or_else(|e| panic!("{e}"));
+        let v = w.in_session(
+            &w.worker,
+            "carol-0a1b2c3d4e5f60718",
+            w.landing.uid,
+            w.landing.gid,
+            &["resolve"],
+        );
+        assert_eq!(v["answer"], "allow", "{v}\n{}", d.log());
+        assert_eq!(v["user"], w.admin.name.as_str());
+        // No state file and no fallback: denied, and SSM was never asked.
+        let v = w.in_session(
+            &w.worker,
+            "erin-0a1b2c3d4e5f60718",
+            w.landing.uid,
+            w.landing.gid,
+            &["resolve"],
+        );
+        assert_eq!(v["answer"], "deny", "{v}");
+        assert!(v["reason"].as_str().unwrap_or("").contains("agent"), "{v}");
+        assert_eq!(w.fake.calls(), 0);
+        let rec = w
+            .wait_audit(
+                |r| r["SSM_RUNAS_SESSION_ID"] == "carol-0a1b2c3d4e5f60718",
+                Duration::from_secs(5),
+            )
+            .expect("record");
+        assert_eq!(rec["SSM_RUNAS_SOURCE"], "agent-state");
+    }
+    let with_fallback = only_state.replace("\"agent-state\"", "\"agent-state-then-api\"");
+    let _d = Daemon::start(&w, &with_fallback).unwrap_or_else(|e| panic!("{e}"));
+    w.settle();
+    w.add_session("erin-0a1b2c3d4e5f60718", "ReadOnly", "erin");
+    let v = w.in_session(
+        &w.worker,
+        "erin-0a1b2c3d4e5f60718",
+        w.landing.uid,
+        w.landing.gid,
+        &["resolve"],
+    );
+    assert_eq!(v["answer"], "allow", "{v}");
+    assert_eq!(w.fake.calls(), 1);
+    let v = w.in_session(
+        &w.worker,
+        "carol-0a1b2c3d4e5f60718",
+        w.landing.uid,
+        w.landing.gid,
+        &["resolve"],
+    );
+    assert_eq!(v["answer"], "allow", "{v}");
+    assert_eq!(w.fake.calls(), 1, "the state file answered without the API");
+}
+
+#[test]
+fn instance_id_comes_from_instance_metadata_when_not_configured() {
+    if skip_unless_root("instance_id_comes_from_instance_metadata_when_not_configured") {
+        return;
+    }
+    let w = World::new();
+    let config = w
+        .config("")
+        .replace(&format!("instance_id = \"{INSTANCE}\"\n"), "");
+    let url = w.fake.url();
+    let d = Daemon::spawn(
+        &w,
+        &config,
+        None,
+        &[("AWS_EC2_METADATA_SERVICE_ENDPOINT", &url)],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(w.fake.imds_calls() > 0);
+    assert!(
+        d.log().contains(&format!("instance {INSTANCE}")),
+        "{}",
+        d.log()
+    );
+    // And without a reachable instance metadata service: a clear refusal to start.
+    drop(d);
+    let err = Daemon::spawn(
+        &w,
+        &config,
+        None,
+        &[("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://127.0.0.1:9")],
+    )
+    .err()
+    .expect("no start without an instance id");
+    assert!(err.to_string().contains("set [aws] instance_id"), "{err}");
 }
