@@ -217,7 +217,24 @@ fn scenario(
     let wall_ms = env::ms_since(t0);
     let calls = world.fake.calls();
     world.fake.set_latency(Duration::ZERO);
+    if std::env::var_os("BENCH_DAEMON_LOG").is_some() {
+        eprintln!(
+            "--- ssm-runasd log ({source}, throttle {p}) ---\n{}",
+            daemon.log()
+        );
+    }
     drop(daemon);
+    // The sessions end: SSM stops listing them and the agent removes its state files, so
+    // the next scenario's queries see only its own sessions (as on a real host).
+    let state_dir = world.dir.0.join(format!(
+        "agent-state/{}/document/state/current",
+        ssm_runas_tests::daemon_env::INSTANCE
+    ));
+    for i in 0..opts.sessions {
+        let sid = env::session_id(tag, i);
+        world.fake.remove_session(&sid);
+        let _ = std::fs::remove_file(state_dir.join(&sid));
+    }
     if throttled.1 {
         consume_one(&world.fake);
         world.fake.reset_counts();
