@@ -193,7 +193,15 @@ fn read_argv(proc_root: &Path, pid: i32) -> Vec<Vec<u8>> {
 /// The command line as one printable, bounded line (for audit reasons). Set by the
 /// process itself: informative only.
 fn command_of(proc_root: &Path, pid: i32) -> String {
-    let argv = read_argv(proc_root, pid);
+    let mut argv = read_argv(proc_root, pid);
+    // In the middle of an exec the new command line is briefly empty.
+    for _ in 0..5 {
+        if !argv.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+        argv = read_argv(proc_root, pid);
+    }
     let text = if argv.is_empty() {
         let comm = fs::read(proc_root.join(pid.to_string()).join("comm")).unwrap_or_default();
         format!("[{}]", String::from_utf8_lossy(comm.trim_ascii_end()))
@@ -765,6 +773,10 @@ impl Engine {
             self.workers.clear();
             self.grace.clear();
         }
+        if s.mode != self.s.mode {
+            // What audit mode recorded, enforce mode acts on and records again.
+            self.recorded.clear();
+        }
         self.s = s;
     }
 
@@ -789,16 +801,38 @@ impl Engine {
 
     /// The verified worker at `pid`, if it is one.
     fn worker_at(&mut self, pid: i32) -> Option<Worker> {
+        self.worker_at_depth(pid, 0)
+    }
+
+    fn worker_at_depth(&mut self, pid: i32, depth: u8) -> Option<Worker> {
         if pid <= 1 {
             return None;
         }
-        let st = read_stat(&self.s.proc_root, pid)?;
+        let proc_root = self.s.proc_root.clone();
+        let st = read_stat(&proc_root, pid)?;
+        // What makes a worker (root, an allowed executable) is read afresh every time: an
+        // exec keeps the pid and the start time, not the identity.
+        if st.exited() || peer::uids(&proc_root, pid).ok()? != (0, 0) {
+            return None;
+        }
+        let exe = read_exe(&proc_root, pid)?;
+        let exe = PathBuf::from(self.s.worker_policy.allowed_exe(&exe)?);
         if let Some(w) = self.workers.get(&pid)
             && w.starttime == st.starttime
+            && w.exe == exe
         {
             return Some(w.clone());
         }
-        let w = verify_worker(&self.s.proc_root, pid, &self.s.worker_policy)?;
+        let w = verify_worker(&proc_root, pid, &self.s.worker_policy)?;
+        // A worker's fork child, before it execs the shell, is a copy of the worker with
+        // the worker as its parent: not a new worker.
+        if depth == 0
+            && self
+                .worker_at_depth(st.ppid, 1)
+                .is_some_and(|p| p.session_id == w.session_id)
+        {
+            return None;
+        }
         Some(self.note_worker(w))
     }
 
@@ -901,7 +935,9 @@ impl Engine {
     }
 
     /// Looks at one process: remembers whether it is a landing process, and acts.
-    fn check_pid(&mut self, pid: i32) {
+    /// `may_be_worker`: it just exec'd, or a scan found it (not a fork: a worker's fork
+    /// child is a copy of the worker).
+    fn check_pid(&mut self, pid: i32, may_be_worker: bool) {
         if pid <= 1 || pid == self.me {
             return;
         }
@@ -914,7 +950,7 @@ impl Engine {
         self.known.insert(pid, landing);
         if !landing {
             self.grace.remove(&pid);
-            if ruid == 0 && euid == 0 {
+            if ruid == 0 && euid == 0 && may_be_worker {
                 self.maybe_worker(pid);
             }
             return;
@@ -979,15 +1015,16 @@ impl Engine {
         if !first {
             return;
         }
-        if decision == Decision::GuardKill {
-            self.inner.kills.fetch_add(1, Ordering::Relaxed);
-        }
         let mut r = AuditRecord::new(decision);
         r.session_id = v.worker.as_ref().map(|w| w.session_id.clone());
         r.peer_pid = Some(v.pid);
         r.peer_uid = Some(v.ruid);
         r.reason = format!("{}: {}", v.reason, v.command);
         self.inner.auditor().record(&r);
+        // Counted once recorded, so a count always has its record.
+        if decision == Decision::GuardKill {
+            self.inner.kills.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Writes the terminal line (first time only) and SIGKILLs the violator and, under a
@@ -1063,7 +1100,7 @@ impl Engine {
             if self.known.get(&pid) == Some(&false) {
                 continue;
             }
-            self.check_pid(pid);
+            self.check_pid(pid, true);
         }
         // A violation no scan sees any more has ended; forget it.
         let g = self.generation;
@@ -1088,16 +1125,21 @@ impl Engine {
             .map(|(p, _)| *p)
             .collect();
         for pid in due {
-            self.check_pid(pid);
+            self.check_pid(pid, false);
         }
     }
 
     fn on_event(&mut self, e: Event) {
         match e {
             Event::Exit(pid) => self.forget(pid),
-            Event::Fork(pid) | Event::Exec(pid) | Event::Uid(pid) => {
+            Event::Fork(pid) => {
                 self.known.remove(&pid);
-                self.check_pid(pid);
+                self.check_pid(pid, false);
+            }
+            Event::Exec(pid) | Event::Uid(pid) => {
+                self.known.remove(&pid);
+                self.workers.remove(&pid);
+                self.check_pid(pid, matches!(e, Event::Exec(_)));
             }
         }
     }
