@@ -56,7 +56,10 @@ const MAX_COMMAND_CHARS: usize = 200;
 const DELETED_SUFFIX: &str = " (deleted)";
 /// With process events, the cache of "not a landing process" is thrown away this often
 /// anyway, so a lost event cannot hide a process for long.
-const CACHE_REFRESH: Duration = Duration::from_secs(30);
+const CACHE_REFRESH_EVENTS: Duration = Duration::from_secs(30);
+/// With the scan alone, every process's uids are re-read this often; in between, only
+/// processes whose `/proc/<pid>` inode or owner changed are (see [`Known`]).
+const CACHE_REFRESH_SCAN: Duration = Duration::from_secs(5);
 
 /// What the guard needs from the configuration.
 #[derive(Debug, Clone, PartialEq)]
@@ -444,7 +447,10 @@ mod connector {
     const PROC_EVENT_FORK: u32 = 0x1;
     const PROC_EVENT_EXEC: u32 = 0x2;
     const PROC_EVENT_UID: u32 = 0x4;
+    const PROC_EVENT_NONE: u32 = 0x0;
     const PROC_EVENT_EXIT: u32 = 0x8000_0000;
+    /// The events the guard asks for, where the kernel can filter.
+    const WANTED: u32 = PROC_EVENT_FORK | PROC_EVENT_EXEC | PROC_EVENT_UID;
 
     /// A process event the guard cares about (thread-group ids).
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -457,6 +463,8 @@ mod connector {
         Uid(i32),
         /// A process exited.
         Exit(i32),
+        /// The kernel's answer to a request.
+        Ack,
     }
 
     /// A netlink socket subscribed to process events.
@@ -474,8 +482,12 @@ mod connector {
         Some(u16::from_ne_bytes(b.get(off..off + 2)?.try_into().ok()?))
     }
 
-    fn control(fd: BorrowedFd<'_>, op: u32) -> io::Result<()> {
-        let total = NLMSG_HDRLEN + CN_MSG_LEN + 4;
+    /// Sends a `PROC_CN_MCAST_*` request. With `filter`, the request carries a `struct
+    /// proc_input` (Linux 6.6+: only the events in the mask are delivered to this socket);
+    /// older kernels ignore such a request.
+    fn control(fd: BorrowedFd<'_>, op: u32, filter: Option<u32>) -> io::Result<()> {
+        let payload: u16 = if filter.is_some() { 8 } else { 4 };
+        let total = NLMSG_HDRLEN + CN_MSG_LEN + usize::from(payload);
         let mut m = Vec::with_capacity(total);
         // struct nlmsghdr
         m.extend_from_slice(&(total as u32).to_ne_bytes());
@@ -488,10 +500,13 @@ mod connector {
         m.extend_from_slice(&CN_VAL_PROC.to_ne_bytes());
         m.extend_from_slice(&0u32.to_ne_bytes());
         m.extend_from_slice(&0u32.to_ne_bytes());
-        m.extend_from_slice(&4u16.to_ne_bytes());
+        m.extend_from_slice(&payload.to_ne_bytes());
         m.extend_from_slice(&0u16.to_ne_bytes());
-        // enum proc_cn_mcast_op
+        // enum proc_cn_mcast_op, then enum proc_cn_event (the mask)
         m.extend_from_slice(&op.to_ne_bytes());
+        if let Some(mask) = filter {
+            m.extend_from_slice(&mask.to_ne_bytes());
+        }
         // SAFETY: `m` is a live buffer of `m.len()` bytes that send only reads; an
         // unconnected netlink socket sends to the kernel.
         let n = unsafe {
@@ -558,8 +573,13 @@ mod connector {
             if r < 0 {
                 return Err(io::Error::last_os_error());
             }
-            control(fd.as_fd(), PROC_CN_MCAST_LISTEN)?;
-            Ok(Connector { fd })
+            let c = Connector { fd };
+            // Listen to everything (every kernel understands this), then ask for only the
+            // events used: Linux 6.6+ filters per socket (threads' exits and renames are
+            // many on a busy host); older kernels ignore the second request.
+            control(c.fd(), PROC_CN_MCAST_LISTEN, None)?;
+            control(c.fd(), PROC_CN_MCAST_LISTEN, Some(WANTED))?;
+            Ok(c)
         }
 
         pub(super) fn fd(&self) -> BorrowedFd<'_> {
@@ -606,7 +626,7 @@ mod connector {
 
     impl Drop for Connector {
         fn drop(&mut self) {
-            let _ = control(self.fd.as_fd(), PROC_CN_MCAST_IGNORE);
+            let _ = control(self.fd.as_fd(), PROC_CN_MCAST_IGNORE, None);
         }
     }
 
@@ -650,6 +670,7 @@ mod connector {
                 Some(tgid) => Event::Uid(tgid),
                 None => return,
             },
+            Some(PROC_EVENT_NONE) => Event::Ack,
             Some(PROC_EVENT_EXIT) => match (i32_at(ev, d), i32_at(ev, d + 4)) {
                 (Some(pid), Some(tgid)) if pid == tgid => Event::Exit(tgid),
                 _ => return,
@@ -723,6 +744,25 @@ enum Key {
     Process(i32, u64),
 }
 
+/// What the guard last read about a process.
+///
+/// Reading `/proc/<pid>/status` costs tens of microseconds per process; `stat(2)` of the
+/// `/proc/<pid>` directory a few. The directory's inode changes when the pid is reused
+/// and its owner is the process's effective uid (root while it is not dumpable), so a
+/// scan without process events re-reads the uids only when either changed. A process
+/// that makes itself non-dumpable keeps a root-owned directory and is found by the full
+/// re-read every [`CACHE_REFRESH_SCAN`] (and by the session sweep of any violation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Known {
+    landing: bool,
+    dir: Option<(u64, u32)>,
+}
+
+fn dir_identity(proc_root: &Path, pid: i32) -> Option<(u64, u32)> {
+    let m = fs::symlink_metadata(proc_root.join(pid.to_string())).ok()?;
+    Some((m.ino(), m.uid()))
+}
+
 /// State of the guard's thread.
 struct Engine {
     s: GuardSettings,
@@ -731,14 +771,17 @@ struct Engine {
     me: i32,
     /// Whether process events keep `known` accurate between scans.
     events: bool,
-    /// pid → whether it is a landing-uid process, as last read.
-    known: HashMap<i32, bool>,
+    /// pid → what was last read about it.
+    known: HashMap<i32, Known>,
     /// Landing shells in their grace: pid → (start time, end of grace), in ticks.
     grace: HashMap<i32, (u64, u64)>,
     /// Verified workers by pid.
     workers: HashMap<i32, Worker>,
     /// Violations recorded, with the scan generation that last saw them.
     recorded: HashMap<Key, u64>,
+    /// Processes sent SIGKILL (pid, start time): until they are gone, they may still be
+    /// seen — reparented, so looking like a new violation — and must not be recorded again.
+    killed: HashSet<(i32, u64)>,
     generation: u64,
     last_refresh: Instant,
 }
@@ -755,6 +798,7 @@ impl Engine {
             grace: HashMap::new(),
             workers: HashMap::new(),
             recorded: HashMap::new(),
+            killed: HashSet::new(),
             generation: 0,
             last_refresh: Instant::now(),
         }
@@ -869,6 +913,26 @@ impl Engine {
             && exe.nlink() == 0
     }
 
+    /// Whether a running switch helper is an ancestor of a process whose parent is
+    /// `ppid`. The helper is setuid root, so the landing user can neither trace it nor
+    /// become its child: what it starts is its own doing (PAM modules' helper programs,
+    /// such as `mkhomedir_helper`, inherit its real uid, the landing user's).
+    fn under_helper(&self, mut ppid: i32) -> bool {
+        for _ in 0..ancestry::MAX_DEPTH {
+            if ppid <= 1 {
+                return false;
+            }
+            if self.is_helper(ppid) {
+                return true;
+            }
+            match read_stat(&self.s.proc_root, ppid) {
+                Some(s) => ppid = s.ppid,
+                None => return false,
+            }
+        }
+        false
+    }
+
     fn classify(&mut self, pid: i32, ruid: u32, now: u64) -> Class {
         if self.is_helper(pid) {
             return Class::Helper;
@@ -879,6 +943,9 @@ impl Engine {
         };
         if st.exited() {
             return Class::Ignore;
+        }
+        if self.under_helper(st.ppid) {
+            return Class::Helper;
         }
         let violation = |worker: Option<Worker>, reason: String| {
             Class::Violation(Violation {
@@ -941,13 +1008,19 @@ impl Engine {
         if pid <= 1 || pid == self.me {
             return;
         }
+        // The directory first: if the uids change after it, so does its owner.
+        let dir = if self.events {
+            None
+        } else {
+            dir_identity(&self.s.proc_root, pid)
+        };
         let Ok((ruid, euid)) = peer::uids(&self.s.proc_root, pid) else {
             self.forget(pid);
             return;
         };
         let l = self.s.landing_uid;
         let landing = ruid == l || euid == l;
-        self.known.insert(pid, landing);
+        self.known.insert(pid, Known { landing, dir });
         if !landing {
             self.grace.remove(&pid);
             if ruid == 0 && euid == 0 && may_be_worker {
@@ -1003,7 +1076,8 @@ impl Engine {
 
     fn act(&mut self, v: Violation) {
         let key = self.key_of(&v);
-        let first = self.recorded.insert(key, self.generation).is_none();
+        let first = self.recorded.insert(key, self.generation).is_none()
+            && !self.killed.contains(&(v.pid, v.stat.starttime));
         let decision = match self.s.mode {
             GuardMode::Off => return,
             GuardMode::Audit => Decision::GuardAudit,
@@ -1031,7 +1105,7 @@ impl Engine {
     /// session worker, every non-root process of its session, its process group and the
     /// worker's subtree; outside any session, its process group when a landing-user process
     /// leads it. Never a process whose real uid is 0.
-    fn enforce(&self, v: &Violation, first: bool) {
+    fn enforce(&mut self, v: &Violation, first: bool) {
         let proc_root = &self.s.proc_root;
         let mut targets: Vec<(i32, u64, Stat)> = vec![(v.pid, v.stat.starttime, v.stat)];
         let sweep_sid = v.worker.is_some() && v.stat.sid > 1;
@@ -1079,7 +1153,9 @@ impl Engine {
             return;
         }
         for (p, start, _) in &targets {
-            kill_exact(proc_root, *p, *start);
+            if kill_exact(proc_root, *p, *start) {
+                self.killed.insert((*p, *start));
+            }
         }
     }
 
@@ -1087,7 +1163,12 @@ impl Engine {
     /// processes are not re-read.
     fn full_scan(&mut self) {
         self.generation += 1;
-        if !self.events || self.last_refresh.elapsed() >= CACHE_REFRESH {
+        let refresh = if self.events {
+            CACHE_REFRESH_EVENTS
+        } else {
+            CACHE_REFRESH_SCAN
+        };
+        if self.last_refresh.elapsed() >= refresh {
             self.known.clear();
             self.last_refresh = Instant::now();
         }
@@ -1097,14 +1178,21 @@ impl Engine {
         self.grace.retain(|p, _| present.contains(p));
         self.workers.retain(|p, _| present.contains(p));
         for pid in pids {
-            if self.known.get(&pid) == Some(&false) {
-                continue;
+            match self.known.get(&pid) {
+                Some(k) if k.landing => {}
+                // Process events report every change of a known process.
+                Some(_) if self.events => continue,
+                Some(k) if k.dir.is_some() && k.dir == dir_identity(&self.s.proc_root, pid) => {
+                    continue;
+                }
+                _ => {}
             }
             self.check_pid(pid, true);
         }
         // A violation no scan sees any more has ended; forget it.
         let g = self.generation;
         self.recorded.retain(|_, seen| *seen == g);
+        self.killed.retain(|(p, _)| present.contains(p));
     }
 
     /// The next grace period to end, as a wall-clock instant.
@@ -1131,6 +1219,7 @@ impl Engine {
 
     fn on_event(&mut self, e: Event) {
         match e {
+            Event::Ack => {}
             Event::Exit(pid) => self.forget(pid),
             Event::Fork(pid) => {
                 self.known.remove(&pid);
@@ -1624,6 +1713,17 @@ mod tests {
         // The helper, and its child before it changes uid: allowed however old.
         assert!(matches!(e.classify(400, LANDING, 99_999), Class::Helper));
         assert!(matches!(e.classify(500, LANDING, 99_999), Class::Helper));
+        // A PAM module's helper program started by the helper keeps its real uid.
+        fp.add(P {
+            pid: 501,
+            ppid: 500,
+            sid: 400,
+            uid: (LANDING, 0),
+            exe: "/usr/sbin/mkhomedir_helper",
+            argv: &["/usr/sbin/mkhomedir_helper", "bob"],
+            start: 2002,
+        });
+        assert!(matches!(e.classify(501, LANDING, 99_999), Class::Helper));
         // A command started by a shell in its grace: not allowed, even right away.
         let c = e.classify(402, LANDING, 2002);
         assert_eq!(

@@ -145,6 +145,20 @@ impl Drop for Kids {
     }
 }
 
+/// Spawns, retrying while the program is "busy": a file just written here can still be
+/// open for writing in a child another test forked meanwhile (until that child execs).
+fn spawn(cmd: &mut Command) -> Child {
+    for _ in 0..50 {
+        match cmd.spawn() {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            r => return r.unwrap(),
+        }
+    }
+    cmd.spawn().unwrap()
+}
+
 /// `program args…` as `user` (real and effective uid, no supplementary groups).
 fn as_user(user: &LandingUser, program: impl AsRef<OsStr>, args: &[&str]) -> Command {
     let mut cmd = Command::new(program);
@@ -397,7 +411,7 @@ fn a_landing_shell_lives_only_for_its_grace_and_the_worker_survives() {
     let mut kids = Kids::default();
     let script = format!("{} setsid sleep 60\nexit 0\n", setpriv(&user));
     let t0 = Instant::now();
-    let w = kids.add(fake_worker(&dir.0, &script).spawn().unwrap());
+    let w = kids.add(spawn(&mut fake_worker(&dir.0, &script)));
     let wpid = kids.pid(w);
     let shell = wait_for(Duration::from_secs(2), || {
         children_of(wpid).into_iter().next()
@@ -454,7 +468,7 @@ fn a_command_started_by_a_landing_shell_ends_the_session_at_once() {
         setpriv(&user)
     );
     let t0 = Instant::now();
-    let w = kids.add(fake_worker(&dir.0, &script).spawn().unwrap());
+    let w = kids.add(spawn(&mut fake_worker(&dir.0, &script)));
     let st = kids.wait_end(w, Duration::from_secs(4));
     assert_eq!(st.and_then(|s| s.code()), Some(0), "worker: {st:?}");
     // Long before the shell's 5 s grace.
@@ -491,7 +505,7 @@ fn root_processes_in_the_session_are_never_killed() {
         "setsid sh -c 'sleep 61 & exec {} sleep 60'\nexit 0\n",
         setpriv(&user)
     );
-    let w = kids.add(fake_worker(&dir.0, &script).spawn().unwrap());
+    let w = kids.add(spawn(&mut fake_worker(&dir.0, &script)));
     let wpid = kids.pid(w);
     let leader = wait_for(Duration::from_secs(2), || {
         children_of(wpid).into_iter().next()
@@ -540,14 +554,14 @@ fn the_switch_helper_is_never_killed() {
         setpriv(&user),
         helper_path.display()
     );
-    let w = kids.add(fake_worker(&dir.0, &script).spawn().unwrap());
+    let w = kids.add(spawn(&mut fake_worker(&dir.0, &script)));
     let wpid = kids.pid(w);
     let helper = wait_for(Duration::from_secs(2), || {
         children_of(wpid).into_iter().next()
     })
     .expect("the worker started its landing child");
     // The same program at another path is not the helper.
-    let o = kids.add(as_user(&user, &other, &["60"]).spawn().unwrap());
+    let o = kids.add(spawn(&mut as_user(&user, &other, &["60"])));
     assert!(killed(kids.wait_end(o, Duration::from_secs(2))));
     // Well past the 1 s grace, the helper still runs.
     std::thread::sleep(Duration::from_millis(1800));
