@@ -464,7 +464,14 @@ mod connector {
         /// A process exited.
         Exit(i32),
         /// The kernel's answer to a request.
-        Ack,
+        Ack {
+            /// The kernel's sequence number.
+            seq: u32,
+            /// The request's ack + 1.
+            ack: u32,
+            /// 0, or an errno.
+            err: u32,
+        },
     }
 
     /// A netlink socket subscribed to process events.
@@ -485,7 +492,7 @@ mod connector {
     /// Sends a `PROC_CN_MCAST_*` request. With `filter`, the request carries a `struct
     /// proc_input` (Linux 6.6+: only the events in the mask are delivered to this socket);
     /// older kernels ignore such a request.
-    fn control(fd: BorrowedFd<'_>, op: u32, filter: Option<u32>) -> io::Result<()> {
+    fn control(fd: BorrowedFd<'_>, op: u32, filter: Option<u32>, nonce: u32) -> io::Result<()> {
         let payload: u16 = if filter.is_some() { 8 } else { 4 };
         let total = NLMSG_HDRLEN + CN_MSG_LEN + usize::from(payload);
         let mut m = Vec::with_capacity(total);
@@ -498,8 +505,9 @@ mod connector {
         // struct cn_msg
         m.extend_from_slice(&CN_IDX_PROC.to_ne_bytes());
         m.extend_from_slice(&CN_VAL_PROC.to_ne_bytes());
-        m.extend_from_slice(&0u32.to_ne_bytes());
-        m.extend_from_slice(&0u32.to_ne_bytes());
+        // seq and ack: the kernel's answer carries our ack + 1.
+        m.extend_from_slice(&nonce.to_ne_bytes());
+        m.extend_from_slice(&nonce.to_ne_bytes());
         m.extend_from_slice(&payload.to_ne_bytes());
         m.extend_from_slice(&0u16.to_ne_bytes());
         // enum proc_cn_mcast_op, then enum proc_cn_event (the mask)
@@ -574,16 +582,64 @@ mod connector {
                 return Err(io::Error::last_os_error());
             }
             let c = Connector { fd };
-            // Listen to everything (every kernel understands this), then ask for only the
-            // events used: Linux 6.6+ filters per socket (threads' exits and renames are
-            // many on a busy host); older kernels ignore the second request.
-            control(c.fd(), PROC_CN_MCAST_LISTEN, None)?;
-            control(c.fd(), PROC_CN_MCAST_LISTEN, Some(WANTED))?;
+            // Listen to everything (every kernel understands this) and wait for the
+            // kernel's answer: without CAP_NET_ADMIN (before Linux 6.6) it is an error, and
+            // from another user or pid namespace there is none. Answers are multicast, so
+            // ours is told apart by a nonce.
+            let nonce = std::process::id().rotate_left(16)
+                ^ std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.subsec_nanos());
+            control(c.fd(), PROC_CN_MCAST_LISTEN, None, nonce)?;
+            c.wait_ack(nonce, Duration::from_millis(500))?;
+            // Then ask for only the events used: Linux 6.6+ filters per socket (threads'
+            // exits and renames are many on a busy host); older kernels ignore this.
+            control(
+                c.fd(),
+                PROC_CN_MCAST_LISTEN,
+                Some(WANTED),
+                nonce.wrapping_add(2),
+            )?;
             Ok(c)
         }
 
         pub(super) fn fd(&self) -> BorrowedFd<'_> {
             self.fd.as_fd()
+        }
+
+        /// Waits up to `limit` for the kernel's answer to our request `nonce`.
+        fn wait_ack(&self, nonce: u32, limit: Duration) -> io::Result<()> {
+            let end = Instant::now() + limit;
+            let mut events = Vec::new();
+            loop {
+                let left = end.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "the kernel did not answer the subscription (not in the initial namespaces?)",
+                    ));
+                }
+                let ms = u16::try_from(left.as_millis().max(1)).unwrap_or(u16::MAX);
+                let mut fds = [PollFd::new(self.fd(), PollFlags::POLLIN)];
+                if !matches!(poll(&mut fds, PollTimeout::from(ms)), Ok(n) if n > 0) {
+                    continue;
+                }
+                events.clear();
+                self.drain(&mut events)?;
+                for e in &events {
+                    // The kernel overwrites seq with its own counter; ack is ours + 1.
+                    if let Event::Ack { ack, err, .. } = *e
+                        && ack == nonce.wrapping_add(1)
+                    {
+                        return match err {
+                            0 => Ok(()),
+                            e => Err(io::Error::from_raw_os_error(
+                                i32::try_from(e).unwrap_or(libc::EPERM),
+                            )),
+                        };
+                    }
+                }
+            }
         }
 
         /// Reads every pending datagram from the kernel into `out`. `Err` with `ENOBUFS`
@@ -626,7 +682,7 @@ mod connector {
 
     impl Drop for Connector {
         fn drop(&mut self) {
-            let _ = control(self.fd.as_fd(), PROC_CN_MCAST_IGNORE, None);
+            let _ = control(self.fd.as_fd(), PROC_CN_MCAST_IGNORE, None, 0);
         }
     }
 
@@ -670,7 +726,10 @@ mod connector {
                 Some(tgid) => Event::Uid(tgid),
                 None => return,
             },
-            Some(PROC_EVENT_NONE) => Event::Ack,
+            Some(PROC_EVENT_NONE) => match (u32_at(cn, 8), u32_at(cn, 12), u32_at(ev, d)) {
+                (Some(seq), Some(ack), Some(err)) => Event::Ack { seq, ack, err },
+                _ => return,
+            },
             Some(PROC_EVENT_EXIT) => match (i32_at(ev, d), i32_at(ev, d + 4)) {
                 (Some(pid), Some(tgid)) if pid == tgid => Event::Exit(tgid),
                 _ => return,
@@ -1219,7 +1278,7 @@ impl Engine {
 
     fn on_event(&mut self, e: Event) {
         match e {
-            Event::Ack => {}
+            Event::Ack { .. } => {}
             Event::Exit(pid) => self.forget(pid),
             Event::Fork(pid) => {
                 self.known.remove(&pid);
@@ -1905,6 +1964,7 @@ mod tests {
         buf.extend(connector::fake_event(0x4, &[13, 11, 1001, 1001]));
         buf.extend(connector::fake_event(0x8000_0000, &[11, 11, 0, 9, 10, 10]));
         buf.extend(connector::fake_event(0x200, &[11, 11])); // comm: ignored
+        buf.extend(connector::fake_event(0x0, &[1])); // an answer, errno 1
         connector::parse(&buf, &mut out);
         assert_eq!(
             out,
@@ -1912,12 +1972,17 @@ mod tests {
                 Event::Fork(11),
                 Event::Exec(11),
                 Event::Uid(11),
-                Event::Exit(11)
+                Event::Exit(11),
+                Event::Ack {
+                    seq: 0,
+                    ack: 0,
+                    err: 1
+                }
             ]
         );
         // Truncated input is ignored, not a panic.
         connector::parse(&buf[..30], &mut out);
-        assert_eq!(out.len(), 4);
+        assert_eq!(out.len(), 5);
     }
 
     #[test]
