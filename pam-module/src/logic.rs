@@ -199,7 +199,7 @@ pub fn authenticate<P: PamOps, D: Daemon>(pam: &mut P, daemon: &mut D, args: &Ar
             tell(
                 pam,
                 Level::Err,
-                &format!("unexpected answer from the daemon: {other:?}"),
+                &format!("the daemon gave a wrong kind of answer: {other:?}"),
             );
             return Code::AuthinfoUnavail;
         }
@@ -322,7 +322,7 @@ pub fn acct_mgmt<P: PamOps, D: Daemon>(pam: &mut P, daemon: &mut D) -> Code {
             tell(
                 pam,
                 Level::Err,
-                &format!("unexpected answer from the daemon: {other:?}"),
+                &format!("the daemon gave a wrong kind of answer: {other:?}"),
             );
             Code::PermDenied
         }
