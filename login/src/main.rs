@@ -202,8 +202,11 @@ fn switch(
     let pw = sys::passwd_by_name(user)
         .map_err(Error::Lookup)?
         .ok_or_else(|| Error::UnknownUser(user_text.to_owned()))?;
-    if pw.uid == 0 || pw.name.as_bytes() != user.to_bytes() {
+    if pw.uid == 0 {
         return Err(Error::RootTarget(user_text.to_owned()));
+    }
+    if pw.name.as_bytes() != user.to_bytes() {
+        return Err(Error::UnknownUser(user_text.to_owned()));
     }
     sys::initgroups(user, pw.gid).map_err(|e| Error::Setup("set the account's groups", e))?;
     pam.establish_cred().map_err(Error::Pam)?;
@@ -245,28 +248,31 @@ fn switch(
         }
     };
     let home_c = pw.home.clone();
+    let exec_args = sys::ExecArgs::new(&argv, &envp);
 
     let (rd, wr) = sys::pipe_cloexec().map_err(|e| Error::Setup("create a pipe", e))?;
     match sys::fork().map_err(|e| Error::Setup("fork", e))? {
         sys::Fork::Child => {
+            // No allocation from here on: PAM modules may have started threads.
             sys::close(rd);
             sys::default_signals();
-            let fail = |stage: i32, e: std::io::Error| -> ! {
-                let mut msg = stage.to_be_bytes().to_vec();
-                msg.extend_from_slice(&e.raw_os_error().map_or(0, |n| n).to_be_bytes());
+            let fail = |stage: i32, errno: i32| -> ! {
+                let mut msg = [0u8; 8];
+                msg[..4].copy_from_slice(&stage.to_be_bytes());
+                msg[4..].copy_from_slice(&errno.to_be_bytes());
                 sys::write_all(wr, &msg);
                 sys::exit_now(127)
             };
-            if let Err(e) = sys::become_user(pw.uid, pw.gid) {
-                fail(STAGE_CREDS, e);
+            if let Err(errno) = sys::become_user(pw.uid, pw.gid) {
+                fail(STAGE_CREDS, errno);
             }
             if home_c.is_empty() || sys::chdir(&home_c).is_err() {
                 let _ = sys::chdir(c"/");
             }
             // Keystrokes typed before the switch are the landing shell's, not this one's.
             sys::flush_tty_input();
-            let e = sys::execve(&shell, &argv, &envp);
-            fail(STAGE_EXEC, e)
+            let errno = sys::execve(&shell, &exec_args);
+            fail(STAGE_EXEC, errno)
         }
         sys::Fork::Parent(child) => {
             sys::close(wr);

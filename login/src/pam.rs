@@ -101,7 +101,7 @@ fn show(msg: &[u8]) {
         .collect();
     let mut err = std::io::stderr().lock();
     let _ = err.write_all(&clean);
-    let _ = err.write_all(b"\r\n");
+    let _ = err.write_all(b"\n");
 }
 
 /// The conversation callback.

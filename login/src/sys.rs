@@ -225,24 +225,31 @@ pub fn fork() -> io::Result<Fork> {
 }
 
 /// Sets real, effective and saved gid then uid, and proves root cannot come back.
-pub fn become_user(uid: u32, gid: u32) -> io::Result<()> {
+/// Runs in the forked child, so it does not allocate; errors are errno values.
+pub fn become_user(uid: u32, gid: u32) -> Result<(), c_int> {
+    let errno = || {
+        io::Error::last_os_error()
+            .raw_os_error()
+            .map_or(libc::EPERM, |e| e)
+    };
     // SAFETY: plain credential syscalls.
     unsafe {
-        cvt(libc::setresgid(gid, gid, gid))?;
-        cvt(libc::setresuid(uid, uid, uid))?;
+        if libc::setresgid(gid, gid, gid) == -1 || libc::setresuid(uid, uid, uid) == -1 {
+            return Err(errno());
+        }
     }
     let (mut r, mut e, mut s) = (0, 0, 0);
-    // SAFETY: the out pointers are valid locals.
-    cvt(unsafe { libc::getresuid(&mut r, &mut e, &mut s) })?;
     let (mut gr, mut ge, mut gs) = (0, 0, 0);
-    // SAFETY: as above.
-    cvt(unsafe { libc::getresgid(&mut gr, &mut ge, &mut gs) })?;
-    if [r, e, s] != [uid; 3] || [gr, ge, gs] != [gid; 3] {
-        return Err(io::Error::other("credentials did not change"));
+    // SAFETY: the out pointers are valid locals.
+    let rc = unsafe {
+        libc::getresuid(&mut r, &mut e, &mut s) | libc::getresgid(&mut gr, &mut ge, &mut gs)
+    };
+    if rc != 0 || [r, e, s] != [uid; 3] || [gr, ge, gs] != [gid; 3] {
+        return Err(libc::EPERM);
     }
     // SAFETY: an attempt to regain root, which must fail.
     if unsafe { libc::setuid(0) } == 0 {
-        return Err(io::Error::other("root could be regained after dropping it"));
+        return Err(libc::EPERM);
     }
     Ok(())
 }
@@ -252,15 +259,35 @@ pub fn chdir(dir: &CStr) -> io::Result<()> {
     cvt(unsafe { libc::chdir(dir.as_ptr()) }).map(drop)
 }
 
-/// `execve`; returns only on failure.
-pub fn execve(path: &CStr, argv: &[CString], envp: &[CString]) -> io::Error {
-    let mut args: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
-    args.push(std::ptr::null());
-    let mut env: Vec<*const libc::c_char> = envp.iter().map(|a| a.as_ptr()).collect();
-    env.push(std::ptr::null());
-    // SAFETY: both arrays are NULL-terminated and point at CStrings that outlive the call.
-    unsafe { libc::execve(path.as_ptr(), args.as_ptr(), env.as_ptr()) };
+/// NULL-terminated pointer arrays for `execve`, built before `fork` so the child
+/// does not allocate. The `CString`s they point into must outlive this value.
+pub struct ExecArgs {
+    argv: Vec<*const libc::c_char>,
+    envp: Vec<*const libc::c_char>,
+}
+
+impl ExecArgs {
+    pub fn new(argv: &[CString], envp: &[CString]) -> ExecArgs {
+        let list = |v: &[CString]| {
+            let mut out: Vec<*const libc::c_char> = v.iter().map(|a| a.as_ptr()).collect();
+            out.push(std::ptr::null());
+            out
+        };
+        ExecArgs {
+            argv: list(argv),
+            envp: list(envp),
+        }
+    }
+}
+
+/// `execve`; returns the errno only on failure.
+pub fn execve(path: &CStr, args: &ExecArgs) -> c_int {
+    // SAFETY: both arrays are NULL-terminated and point at CStrings the caller keeps
+    // alive across the call.
+    unsafe { libc::execve(path.as_ptr(), args.argv.as_ptr(), args.envp.as_ptr()) };
     io::Error::last_os_error()
+        .raw_os_error()
+        .map_or(libc::ENOEXEC, |e| e)
 }
 
 pub fn write_all(fd: c_int, bytes: &[u8]) {

@@ -346,6 +346,22 @@ fn account_step_refuses_another_user() {
 // ---------------------------------------------------------------------------
 // The setuid helper in a simulated SSM session.
 
+/// The `ssm-runas` service as the helper tests use it: the module in every stack.
+fn helper_service(socket: &Path) -> PamServiceFile {
+    let so = module();
+    PamServiceFile::install(
+        "ssm-runas",
+        &format!(
+            "auth required {so} socket={s}\n\
+             account required {so} socket={s}\n\
+             session required {so} socket={s}\n",
+            so = so.display(),
+            s = socket.display()
+        ),
+    )
+    .unwrap()
+}
+
 /// The helper installed as in production: root:<landing group>, mode 4750.
 fn install_helper(landing: &TestUser) -> (TempDir, PathBuf) {
     let dir = suid_dir().unwrap();
@@ -380,7 +396,7 @@ fn helper_switches_the_session_into_the_mapped_account() {
     let landing = TestUser::create("land").unwrap();
     let mapped = TestUser::create("mapped").unwrap();
     let daemon = allowing(&mapped.name);
-    let _f = ssm_runas_service(&daemon.socket);
+    let _f = helper_service(&daemon.socket);
     let (_dir, helper) = install_helper(&landing);
 
     let mut s = PtySession::spawn(worker(), SESSION_ID, &landing.name, None, None).unwrap();
@@ -427,7 +443,7 @@ fn helper_denied_ends_the_session_with_one_line() {
             reason: "no rule maps permission set ReadOnly".into(),
         })
     });
-    let _f = ssm_runas_service(&daemon.socket);
+    let _f = helper_service(&daemon.socket);
     let (_dir, helper) = install_helper(&landing);
 
     let profile = format!("exec {}", helper.display());
@@ -466,5 +482,161 @@ fn helper_refuses_to_run_unless_setuid() {
     assert_eq!(out.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&out.stderr).starts_with("ssm-runas: \"root\" is not an option")
+    );
+}
+
+#[test]
+fn silent_daemon_times_out_with_a_clear_message() {
+    if skip() {
+        return;
+    }
+    // The shortest timeout the module accepts: one second past the daemon's deadline.
+    let daemon = StubDaemon::start(|_| None);
+    let so = module();
+    let _f = PamServiceFile::install(
+        "ssm-runas",
+        &format!(
+            "auth required {} socket={} timeout=11\n",
+            so.display(),
+            daemon.socket.display()
+        ),
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let out = pamtester("ssm-runas", "", &["authenticate"]);
+    let took = started.elapsed();
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("ssm-runas: no answer from the ssm-runas daemon: timed out"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        took >= Duration::from_secs(11) && took < Duration::from_secs(30),
+        "{took:?}"
+    );
+}
+
+#[test]
+fn helper_passes_on_the_exit_status_and_signal_of_the_command() {
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
+    if skip() {
+        return;
+    }
+    let landing = TestUser::create("land").unwrap();
+    let mapped = TestUser::create("mapped").unwrap();
+    let daemon = allowing(&mapped.name);
+    let _f = helper_service(&daemon.socket);
+    let (_dir, helper) = install_helper(&landing);
+    let as_landing = |cmd: &str| {
+        Command::new(&helper)
+            .args(["-c", cmd])
+            .uid(landing.uid)
+            .gid(landing.gid)
+            .env("LD_PRELOAD", "/nonexistent.so")
+            .env("SSM_SESSION_ID", "forged")
+            .env("LANG", "../../../tmp/evil")
+            .output()
+            .unwrap()
+    };
+    let out = as_landing(
+        "echo \"$(id -un) $(id -u) $(id -ru) $PWD $SSM_SESSION_ID ${LD_PRELOAD-unset} ${LANG-unset} $(umask)\"; exit 7",
+    );
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!(
+            "{} {uid} {uid} {} {SESSION_ID} unset unset 0022\n",
+            mapped.name,
+            mapped.home().display(),
+            uid = mapped.uid
+        )
+    );
+    let out = as_landing("kill -TERM $$");
+    assert_eq!(out.status.signal(), Some(15), "{}", text(&out));
+}
+
+#[test]
+fn terminating_the_session_leaves_no_process_behind() {
+    if skip() {
+        return;
+    }
+    let landing = TestUser::create("land").unwrap();
+    let mapped = TestUser::create("mapped").unwrap();
+    let daemon = allowing(&mapped.name);
+    let _f = helper_service(&daemon.socket);
+    let (_dir, helper) = install_helper(&landing);
+    let profile = format!("exec {}", helper.display());
+    let mut s =
+        PtySession::spawn(worker(), SESSION_ID, &landing.name, Some(&profile), None).unwrap();
+    run_in_session(
+        &mut s,
+        "echo \"U=$(id -un)\"",
+        &format!("U={}", mapped.name),
+    );
+    // What the agent does on TerminateSession: SIGKILL to its child, close the pty.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(s.pid() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert!(s.wait_exit(Duration::from_secs(10)).unwrap().is_some());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !(processes_of(mapped.uid).is_empty() && processes_of(landing.uid).is_empty()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "left behind: mapped {:?}, landing {:?}",
+            processes_of(mapped.uid),
+            processes_of(landing.uid)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn helper_never_becomes_root_and_reports_a_missing_shell() {
+    use std::os::unix::process::CommandExt;
+    if skip() {
+        return;
+    }
+    let landing = TestUser::create("land").unwrap();
+    let (_dir, helper) = install_helper(&landing);
+    let as_landing = || {
+        Command::new(&helper)
+            .args(["-c", "id -un"])
+            .uid(landing.uid)
+            .gid(landing.gid)
+            .output()
+            .unwrap()
+    };
+
+    let daemon = allowing("root");
+    let f = helper_service(&daemon.socket);
+    let out = as_landing();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty(), "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "ssm-runas: refusing to become root: it has uid 0\n"
+    );
+    drop(f);
+
+    let broken = TestUser::create_with("badsh", "/nonexistent/shell", &[]).unwrap();
+    let daemon = allowing(&broken.name);
+    let _f = helper_service(&daemon.socket);
+    let out = as_landing();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty(), "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "ssm-runas: cannot run the command's shell: No such file or directory (os error 2)\n"
+    );
+    // The PAM session opened for the account was closed again.
+    assert!(
+        daemon.seen().contains(&Request::SessionClosed {
+            user: broken.name.clone()
+        }),
+        "{:?}",
+        daemon.seen()
     );
 }
