@@ -640,3 +640,92 @@ fn helper_never_becomes_root_and_reports_a_missing_shell() {
         daemon.seen()
     );
 }
+
+/// The packaged Debian service file, pointed at the built module and the stub.
+#[test]
+fn packaged_debian_service_file_switches() {
+    use std::os::unix::process::CommandExt;
+    if skip() {
+        return;
+    }
+    if !Path::new("/etc/pam.d/common-account").exists() {
+        eprintln!("skipped: not a Debian-style PAM configuration");
+        return;
+    }
+    let landing = TestUser::create("land").unwrap();
+    let mapped = TestUser::create("mapped").unwrap();
+    let daemon = allowing(&mapped.name);
+    let packaged =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/pam.d/ssm-runas.debian");
+    let contents = std::fs::read_to_string(packaged).unwrap().replace(
+        "pam_ssm_runas.so",
+        &format!("{} socket={}", module().display(), daemon.socket.display()),
+    );
+    let _f = PamServiceFile::install("ssm-runas", &contents).unwrap();
+    let (_dir, helper) = install_helper(&landing);
+    let out = Command::new(&helper)
+        .args(["-c", "echo \"U=$(id -un) S=$SSM_SESSION_ID\""])
+        .uid(landing.uid)
+        .gid(landing.gid)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("U={} S={SESSION_ID}\n", mapped.name)
+    );
+    assert_eq!(
+        daemon.seen(),
+        vec![
+            Request::Resolve,
+            Request::Check {
+                user: mapped.name.clone()
+            },
+            Request::SessionOpened {
+                user: mapped.name.clone()
+            },
+            Request::SessionClosed {
+                user: mapped.name.clone()
+            },
+        ]
+    );
+}
+
+#[test]
+fn ctrl_c_while_the_helper_waits_does_not_break_the_switch() {
+    if skip() {
+        return;
+    }
+    let landing = TestUser::create("land").unwrap();
+    let mapped = TestUser::create("mapped").unwrap();
+    let user = mapped.name.clone();
+    // A slow first lookup, as when the daemon asks AWS.
+    let daemon = StubDaemon::start(move |req| match req {
+        Request::Resolve => {
+            std::thread::sleep(Duration::from_millis(1500));
+            Some(allow(&user))
+        }
+        Request::Check { .. } => Some(allow(&user)),
+        _ => Some(Response::Ack),
+    });
+    let _f = helper_service(&daemon.socket);
+    let (_dir, helper) = install_helper(&landing);
+    let profile = format!("exec {}", helper.display());
+    let mut s =
+        PtySession::spawn(worker(), SESSION_ID, &landing.name, Some(&profile), None).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while daemon.seen().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "{}", s.output());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The helper is waiting for the daemon: Ctrl-C and a command typed meanwhile.
+    s.send("\x03").unwrap();
+    s.send("echo LEAK-$((40+2))\n").unwrap();
+    let out = run_in_session(
+        &mut s,
+        "echo \"U=$(id -un)\"",
+        &format!("U={}", mapped.name),
+    );
+    assert!(!out.contains("LEAK-42"), "{out}");
+    assert!(!out.contains("ssm-runas:"), "{out}");
+}
