@@ -47,6 +47,7 @@ enum Error {
     /// A module already told the person why; nothing more to print.
     Refused(pam::PamError),
     NoUser,
+    UserChanged,
     Prompted,
     UnknownUser(String),
     RootTarget(String),
@@ -66,6 +67,7 @@ impl fmt::Display for Error {
                 f,
                 "a module of the PAM service ssm-runas asked for input, which this helper refuses"
             ),
+            Error::UserChanged => write!(f, "a PAM module changed the account during the switch"),
             Error::NoUser => write!(f, "PAM did not name an account to switch to"),
             Error::UnknownUser(u) => write!(f, "account {u} does not exist"),
             Error::RootTarget(u) => write!(f, "refusing to become {u}: it has uid 0"),
@@ -208,9 +210,23 @@ fn switch(
     if pw.name.as_bytes() != user.to_bytes() {
         return Err(Error::UnknownUser(user_text.to_owned()));
     }
+    sys::log(
+        libc::LOG_INFO,
+        &format!(
+            "uid {} switching to {user_text} (uid {}) on {}",
+            sys::ids().0,
+            pw.uid,
+            sys::tty_name()
+                .map_or_else(|| "no tty".to_owned(), |t| t.to_string_lossy().into_owned())
+        ),
+    );
     sys::initgroups(user, pw.gid).map_err(|e| Error::Setup("set the account's groups", e))?;
     pam.establish_cred().map_err(Error::Pam)?;
     pam.open_session().map_err(Error::Pam)?;
+    // The account is the one authentication decided; no later module may swap it.
+    if pam.user().as_deref() != Some(user) {
+        return Err(Error::UserChanged);
+    }
 
     let shell = if pw.shell.is_empty() {
         c"/bin/sh".to_owned()
@@ -343,6 +359,7 @@ fn main() {
             if !matches!(e, Error::Refused(_)) {
                 say(&e.to_string());
             }
+            sys::log(libc::LOG_NOTICE, &format!("uid {}: {e}", sys::ids().0));
             std::process::exit(1);
         }
     }

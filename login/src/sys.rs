@@ -405,3 +405,20 @@ pub fn die_like(sig: c_int) -> ! {
     unsafe { libc::raise(sig) };
     std::process::exit(128 + sig)
 }
+
+/// One line to the auth log (syslog, LOG_AUTHPRIV).
+pub fn log(priority: c_int, msg: &str) {
+    let Ok(msg) = CString::new(msg.replace('\0', " ")) else {
+        return;
+    };
+    // SAFETY: the ident is a static NUL-terminated literal (openlog keeps the
+    // pointer); the format is "%s" with exactly one NUL-terminated argument.
+    unsafe {
+        libc::openlog(
+            c"ssm-runas-login".as_ptr(),
+            libc::LOG_PID,
+            libc::LOG_AUTHPRIV,
+        );
+        libc::syslog(priority, c"%s".as_ptr(), msg.as_ptr());
+    }
+}
