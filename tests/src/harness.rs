@@ -229,7 +229,8 @@ pub struct PtySession {
 }
 
 impl PtySession {
-    /// Starts `worker_exe <session_id> --landing <landing> [--profile …] [--early-input …]`.
+    /// Starts `worker_exe <session_id>` with the landing user, profile line and early
+    /// input in `FAKE_WORKER_*` variables (argv keeps the real worker's shape).
     pub fn spawn(
         worker_exe: &Path,
         session_id: &str,
@@ -238,12 +239,12 @@ impl PtySession {
         early_input: Option<&str>,
     ) -> io::Result<PtySession> {
         let mut cmd = Command::new(worker_exe);
-        cmd.arg(session_id).args(["--landing", landing]);
+        cmd.arg(session_id).env("FAKE_WORKER_LANDING", landing);
         if let Some(p) = profile {
-            cmd.args(["--profile", p]);
+            cmd.env("FAKE_WORKER_PROFILE", p);
         }
         if let Some(e) = early_input {
-            cmd.args(["--early-input", e]);
+            cmd.env("FAKE_WORKER_EARLY_INPUT", e);
         }
         let mut child = cmd
             .stdin(Stdio::piped())

@@ -3,14 +3,15 @@
 //! pty and keystroke timing as a real session.
 //!
 //! ```text
-//! fake-worker <SessionId> --landing USER [--profile LINE] [--early-input TEXT] [--delay-ms N]
+//! FAKE_WORKER_LANDING=USER [FAKE_WORKER_PROFILE=LINE] [FAKE_WORKER_EARLY_INPUT=TEXT]
+//! [FAKE_WORKER_DELAY_MS=N] fake-worker <SessionId>
 //! ```
 //!
 //! Run as root. Opens a pty and forks; the child becomes a session leader with the
 //! pty as controlling terminal on fds 0–2, takes the landing user's groups, gid and
 //! uid, and execs plain `/bin/sh` with the worker's environment plus
 //! `TERM=xterm-256color`, `LANG=C.UTF-8` (when unset) and `HOME=/home/<user>`.
-//! The parent types `--early-input`, waits `--delay-ms`, types the profile line and
+//! The parent types the early input, waits the delay, types the profile line and
 //! a newline, then relays its stdin to the pty and the pty to its stdout until the
 //! pty is closed. On SIGTERM it kills only its direct child (SIGKILL) and closes the
 //! pty, as the agent does on TerminateSession. It prints nothing of its own on
@@ -47,33 +48,31 @@ struct Args {
 }
 
 fn parse() -> Args {
+    // Everything but the SessionId comes from the environment, so that argv has
+    // exactly the real worker's shape (`ssm-session-worker <SessionId>`), which
+    // ssm-runasd verifies.
     let mut it = std::env::args().skip(1);
     let session_id = it
         .next()
-        .unwrap_or_else(|| fail("usage: fake-worker <SessionId> --landing USER ..."));
-    let mut args = Args {
-        session_id,
-        landing: String::new(),
-        profile: None,
-        early: None,
-        delay_ms: 0,
-    };
-    while let Some(flag) = it.next() {
-        let value = it
-            .next()
-            .unwrap_or_else(|| fail(&format!("{flag} needs a value")));
-        match flag.as_str() {
-            "--landing" => args.landing = value,
-            "--profile" => args.profile = Some(value),
-            "--early-input" => args.early = Some(value),
-            "--delay-ms" => {
-                args.delay_ms = value.parse().unwrap_or_else(|_| fail("bad --delay-ms"));
-            }
-            _ => fail(&format!("unknown option {flag}")),
-        }
+        .unwrap_or_else(|| fail("usage: FAKE_WORKER_LANDING=USER fake-worker <SessionId>"));
+    if it.next().is_some() {
+        fail("only the SessionId goes on the command line; options are FAKE_WORKER_* variables");
     }
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let args = Args {
+        session_id,
+        landing: var("FAKE_WORKER_LANDING").unwrap_or_default(),
+        profile: var("FAKE_WORKER_PROFILE"),
+        early: var("FAKE_WORKER_EARLY_INPUT"),
+        delay_ms: var("FAKE_WORKER_DELAY_MS")
+            .map(|v| {
+                v.parse()
+                    .unwrap_or_else(|_| fail("bad FAKE_WORKER_DELAY_MS"))
+            })
+            .unwrap_or(0),
+    };
     if args.landing.is_empty() {
-        fail("--landing USER is required");
+        fail("FAKE_WORKER_LANDING=USER is required");
     }
     args
 }
