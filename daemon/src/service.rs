@@ -161,13 +161,15 @@ impl Service {
 
     fn status(&self, fd: BorrowedFd<'_>) -> Response {
         // Only root (the admin CLI) may read the daemon's state.
-        match crate::peer::peer_cred(fd) {
-            Ok(c) if c.uid == 0 => {}
-            _ => {
-                return Response::Error {
-                    reason: "status is for root only".into(),
-                };
-            }
+        // SO_PEERCRED holds the effective uid, which is 0 for the setuid helper too:
+        // the real uid must be root as well.
+        let is_root = crate::peer::peer_cred(fd).is_ok_and(|c| {
+            c.uid == 0 && crate::peer::uids(&self.proc_root, c.pid).is_ok_and(|(real, _)| real == 0)
+        });
+        if !is_root {
+            return Response::Error {
+                reason: "status is for root only".into(),
+            };
         }
         let a = self.active();
         let health = self.health.lock().map(|h| h.clone()).unwrap_or_default();

@@ -224,6 +224,13 @@ fn spoofed_and_out_of_session_callers_are_refused() {
         "{v}"
     );
 
+    // The landing user (through a setuid client, like the helper) may not read status.
+    let v = w.in_session(&w.worker, sid, w.landing.uid, w.landing.gid, &["status"]);
+    assert_eq!(
+        v,
+        serde_json::json!({"answer": "error", "reason": "status is for root only"})
+    );
+
     // None of these reached AWS.
     assert_eq!(w.fake.calls(), 0);
     // Each is in the audit trail.
