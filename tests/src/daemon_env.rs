@@ -422,14 +422,24 @@ impl Daemon {
         journal: Option<&crate::journal::PrivateJournal>,
         envs: &[(&str, &str)],
     ) -> io::Result<Daemon> {
-        let path = world.dir.0.join("config.toml");
+        Daemon::spawn_in_dir(&world.dir.0, config, journal, envs)
+    }
+
+    /// Starts the daemon with its config and log in `dir`.
+    pub fn spawn_in_dir(
+        dir: &Path,
+        config: &str,
+        journal: Option<&crate::journal::PrivateJournal>,
+        envs: &[(&str, &str)],
+    ) -> io::Result<Daemon> {
+        let path = dir.join("config.toml");
         std::fs::write(&path, config)?;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))?;
         let notify_dir = TempDir::new("ssmr-n");
         let notify_path = notify_dir.0.join("notify");
         let notify = UnixDatagram::bind(&notify_path)?;
         notify.set_read_timeout(Some(Duration::from_millis(200)))?;
-        let log_path = world.dir.0.join("daemon.log");
+        let log_path = dir.join("daemon.log");
         let log_file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
