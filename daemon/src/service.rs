@@ -286,10 +286,10 @@ impl Service {
             }
             Err(e) => return self.deny(&a, rec, format!("cannot look up `{user}`: {e}"), true),
         }
-        if let Some(asked) = check
-            && asked != user
+        if let Some(asked) = &check
+            && *asked != user
         {
-            let reason = format!("this session maps to `{user}`, not `{}`", sanitize(&asked));
+            let reason = format!("this session maps to `{user}`, not `{}`", sanitize(asked));
             return self.deny(&a, rec, reason, false);
         }
         // The peer may have exited (and its pid been reused) while we waited on AWS.
@@ -304,10 +304,14 @@ impl Service {
                 false,
             );
         }
-        rec.decision = Decision::Allow;
-        rec.reason = rule.clone();
-        self.counters.allowed.fetch_add(1, Ordering::Relaxed);
-        a.auditor.record(&rec);
+        // One allow record per switch: the account step's re-check (Check) that
+        // confirms the same answer is not a new decision.
+        if check.is_none() {
+            rec.decision = Decision::Allow;
+            rec.reason = format!("{rule} of {}", a.config.path.display());
+            self.counters.allowed.fetch_add(1, Ordering::Relaxed);
+            a.auditor.record(&rec);
+        }
         Response::Allow(Allow {
             user,
             groups,

@@ -163,6 +163,13 @@ fn one_person_two_permission_sets_land_as_two_accounts() {
         .filter(|r| r["SSM_RUNAS_DECISION"] == "session-opened")
         .count();
     assert_eq!(opened, 2, "{:?}", w.audit());
+    // One allow record per switch (the account step's re-check is not another).
+    let allows = w
+        .audit()
+        .iter()
+        .filter(|r| r["SSM_RUNAS_DECISION"] == "allow")
+        .count();
+    assert_eq!(allows, 2, "{:?}", w.audit());
 }
 
 #[test]
