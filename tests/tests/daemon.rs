@@ -186,7 +186,7 @@ fn spoofed_and_out_of_session_callers_are_refused() {
     );
 
     // A process named like the worker, with its argv, but not root.
-    let fake_named = w.dir.0.join("landing-owned/ssm-session-worker");
+    let fake_named = w.dir.path().join("landing-owned/ssm-session-worker");
     install(&w.worker, &fake_named, 0o755, None);
     let as_landing = w.worker_command(&fake_named, sid, w.landing.uid, w.landing.gid, &["resolve"]);
     let out = Command::new("setpriv")
@@ -612,7 +612,7 @@ fn agent_state_source_needs_no_api_and_falls_back_when_asked() {
         return;
     }
     let w = World::new();
-    let state_dir = w.dir.0.join("agent-state");
+    let state_dir = w.dir.path().join("agent-state");
     let only_state = w.config("").replace(
         "deadline_secs = 3",
         &format!(

@@ -24,14 +24,14 @@ fn module() -> PathBuf {
 
 impl Switch {
     fn new(w: &World) -> Switch {
-        let helper = w.dir.0.join("libexec/ssm-runas-login");
+        let helper = w.dir.path().join("libexec/ssm-runas-login");
         install(
             &built("ssm-runas-login"),
             &helper,
             0o4750,
             Some(w.landing.gid),
         );
-        let pty_worker = w.dir.0.join("pty-agent/ssm-session-worker");
+        let pty_worker = w.dir.path().join("pty-agent/ssm-session-worker");
         install(&built("fake-worker"), &pty_worker, 0o755, None);
         // The packaged Debian service file, with our module by absolute path and
         // the test daemon's socket.
@@ -69,7 +69,7 @@ impl Switch {
 }
 
 fn world_config(w: &World) -> String {
-    let pty_worker = w.dir.0.join("pty-agent/ssm-session-worker");
+    let pty_worker = w.dir.path().join("pty-agent/ssm-session-worker");
     w.config("").replace(
         &format!("worker_paths = [\"{}\"]", w.worker.display()),
         &format!(
@@ -303,7 +303,7 @@ fn keystrokes_typed_before_the_switch_never_run() {
     // Slow AWS, so the keystrokes certainly arrive while the helper is switching.
     w.fake.set_latency(Duration::from_millis(500));
     w.add_session("alice-0a1b2c3d4e5f60718", "ReadOnly", "alice");
-    let marker = w.dir.0.join("typed-ahead");
+    let marker = w.dir.path().join("typed-ahead");
     let mut s = sw.session(&w, "alice-0a1b2c3d4e5f60718");
     // Right behind the profile line, before the shell has processed it.
     s.send(&format!("touch {}\n", marker.display()))
@@ -331,7 +331,7 @@ fn pamtester_in_a_session_against_the_real_daemon() {
     let _d = Daemon::start(&w, &world_config(&w)).unwrap_or_else(|e| panic!("{e}"));
     let _sw = Switch::new(&w);
     // pamtester, setuid root like the helper, run by the landing user in a session.
-    let pt = w.dir.0.join("libexec/pamtester");
+    let pt = w.dir.path().join("libexec/pamtester");
     install(&pamtester, &pt, 0o4755, Some(0));
     w.add_session("alice-0a1b2c3d4e5f60718", "ReadOnly", "alice");
     w.add_session("mallory-0a1b2c3d4e5f60718", "Admin", "mallory");

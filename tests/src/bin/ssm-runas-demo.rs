@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-use ssm_runas_tests::daemon_env::{Daemon, INSTANCE, TempDir, built, install};
+use ssm_runas_tests::daemon_env::{Daemon, INSTANCE, built, install};
 use ssm_runas_tests::fake_ssm::{FakeSession, FakeSsm};
-use ssm_runas_tests::harness::{PamServiceFile, PtySession, processes_of};
+use ssm_runas_tests::harness::{PamServiceFile, PtySession, TempDir, processes_of};
 
 /// Accounts the example config names; created for the demo when absent.
 const ACCOUNTS: [&str; 5] = ["ssm-landing", "readonly", "alice", "deploy", "breakglass"];
@@ -91,19 +91,19 @@ fn demo() -> Result<(), String> {
         .flatten()
         .ok_or("no ssm-landing")?;
 
-    let dir = TempDir::new("ssm-runas-demo");
+    let dir = TempDir::new("ssm-runas-demo").map_err(|e| e.to_string())?;
     let fake = FakeSsm::start();
-    let worker = dir.0.join("agent/ssm-session-worker");
+    let worker = dir.path().join("agent/ssm-session-worker");
     install(&built("fake-worker"), &worker, 0o755, None);
-    let helper = dir.0.join("libexec/ssm-runas-login");
+    let helper = dir.path().join("libexec/ssm-runas-login");
     install(
         &built("ssm-runas-login"),
         &helper,
         0o4750,
         Some(landing.gid.as_raw()),
     );
-    let socket = dir.0.join("ssm-runasd.sock");
-    let audit = dir.0.join("audit.jsonl");
+    let socket = dir.path().join("ssm-runasd.sock");
+    let audit = dir.path().join("audit.jsonl");
 
     // The example config, pointed at the fake endpoint and this demo's paths.
     let example = std::fs::read_to_string(root_dir().join("packaging/config.example.toml"))
@@ -114,7 +114,7 @@ fn demo() -> Result<(), String> {
         .replacen("[daemon]\n", &format!("[daemon]\nsocket = \"{}\"\n", socket.display()), 1)
         .replacen("[audit]\n", &format!("[audit]\njournald = false\nfile = \"{}\"\n", audit.display()), 1);
     let daemon = Daemon::spawn_in_dir(
-        &dir.0,
+        dir.path(),
         &config,
         None,
         &[
@@ -263,7 +263,7 @@ fn demo() -> Result<(), String> {
     drop(daemon);
     println!(
         "   stopped ssm-runasd; removed the fake endpoint, /etc/pam.d/ssm-runas (restored), {}",
-        dir.0.display()
+        dir.path().display()
     );
     Ok(())
 }
