@@ -145,6 +145,9 @@ rpm_has "-rw-r--r-- root root  /usr/lib/systemd/system/ssm-runasd.service"
 for page in man1/ssm-runas.1 man5/ssm-runas.toml.5 man8/ssm-runasd.8 man8/pam_ssm_runas.8 man8/ssm-runas-login.8; do
     rpm_has "-rw-r--r-- root root d /usr/share/man/$page.gz"
 done
+for f in packaging/rpm/*.sh packaging/debian/postinst packaging/debian/prerm packaging/debian/postrm; do
+    check "$f is valid sh" sh -n "$f"
+done
 rpm_scripts=$(rpm -qp --scripts "$rpm" 2>/dev/null)
 for want in "useradd -r -g ssm-landing" "systemctl --no-reload preset ssm-runasd.service" \
     "systemctl try-restart ssm-runasd.service" "disable --now ssm-runasd.service"; do
