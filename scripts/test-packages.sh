@@ -77,6 +77,7 @@ cleanup() {
     fi
     dpkg-statoverride --remove /usr/libexec/ssm-runas/ssm-runas-login >/dev/null 2>&1 || true
     [ "$policy_made" = yes ] && rm -f /usr/sbin/policy-rc.d
+    rm -f "${actions:-}" "${policy:-}"
     exit $status
 }
 trap cleanup EXIT
@@ -162,14 +163,52 @@ check "cfn-lint packaging/cloudformation/session-preferences.yaml" \
 # --- Install ------------------------------------------------------------------------
 # No service is started or stopped while we install: deny every action (only
 # deb-systemd-invoke asks, and only where systemd runs).
+# Our policy-rc.d denies every service action and records what was asked for.
+actions=$(mktemp)
+policy=$(mktemp)
+printf '#!/bin/sh\n# scripts/test-packages.sh: no service actions during the package test\necho "$*" >> %s\nexit 101\n' \
+    "$actions" > "$policy"
+chmod 0755 "$policy"
 if [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\n# scripts/test-packages.sh: no service actions during the package test\nexit 101\n' \
-        > /usr/sbin/policy-rc.d
-    chmod 0755 /usr/sbin/policy-rc.d
+    cp "$policy" /usr/sbin/policy-rc.d
     policy_made=yes
 fi
+# dpkg runs in a private mount namespace where our policy-rc.d is bind-mounted
+# over any existing one and, where systemd does not run (containers, CI), a
+# /run/systemd/system exists: the maintainer scripts then ask for start/restart/
+# stop as on a real host, and policy-rc.d denies and records it. Nobody else sees
+# either mount.
+# shellcheck disable=SC2016 # expanded by the inner shell
+ns_setup='set -e
+if [ ! -d /run/systemd/system ]; then
+    mkdir -p /run/systemd; mount -t tmpfs tmpfs /run/systemd; mkdir /run/systemd/system
+fi
+mount --bind "$0" /usr/sbin/policy-rc.d'
+use_ns=no
+if unshare --mount --propagation private sh -c "$ns_setup" "$policy" 2>/dev/null; then
+    use_ns=yes
+fi
+run_dpkg() {
+    if [ "$use_ns" = yes ]; then
+        unshare --mount --propagation private sh -c "$ns_setup
+exec dpkg \"\$@\"" "$policy" "$@" </dev/null
+    else
+        dpkg "$@" </dev/null
+    fi
+}
+# expect_action ACTION: the last service request was "ssm-runasd.service ACTION"
+expect_action() {
+    if [ "$use_ns" != yes ] && { [ "$policy_made" != yes ] || [ ! -d /run/systemd/system ]; }; then
+        say "skipped: service $1 check (cannot observe service actions here)"
+        return
+    fi
+    last=$(tail -n 1 "$actions" 2>/dev/null)
+    if [ "$last" = "ssm-runasd.service $1" ]; then ok; else bad "expected the service to be asked to $1, last request: '${last:-none}'"; fi
+    : > "$actions"
+}
 say "dpkg --install $deb"
-dpkg --install "$deb" </dev/null || die "dpkg --install failed"
+run_dpkg --install "$deb" || die "dpkg --install failed"
+expect_action start
 
 check "package state is installed" sh -c "dpkg-query -W -f='\${Status}' ssm-runas | grep -q 'install ok installed'"
 expect_perms /usr/sbin/ssm-runasd "755 root root"
@@ -225,7 +264,8 @@ check "exposure ${exposure:-unknown} <= 3.0" awk -v e="${exposure:-99}" 'BEGIN {
 # --- Upgrade keeps a modified configuration ---------------------------------------
 echo "# test-packages: local change $$" >> /etc/ssm-runas/config.toml
 say "dpkg --install $deb (again: upgrade)"
-dpkg --install "$deb" </dev/null || die "reinstalling (upgrade) failed"
+run_dpkg --install "$deb" || die "reinstalling (upgrade) failed"
+expect_action restart
 check "the upgrade kept the modified configuration" grep -q "# test-packages: local change $$" /etc/ssm-runas/config.toml
 expect_perms /etc/ssm-runas/config.toml "640 root root"
 expect_perms /usr/libexec/ssm-runas/ssm-runas-login "4750 root ssm-landing"
@@ -233,7 +273,8 @@ check "still one ssm-landing account" test "$(getent passwd ssm-landing | cut -d
 
 # --- Remove: files go, configuration stays ---------------------------------------
 say "dpkg --remove ssm-runas"
-dpkg --remove ssm-runas </dev/null || die "dpkg --remove failed"
+run_dpkg --remove ssm-runas || die "dpkg --remove failed"
+expect_action stop
 for p in /usr/sbin/ssm-runasd /usr/bin/ssm-runas /usr/libexec/ssm-runas/ssm-runas-login \
     /usr/libexec/ssm-runas /usr/lib/x86_64-linux-gnu/security/pam_ssm_runas.so \
     /lib/systemd/system/ssm-runasd.service /usr/share/man/man8/ssm-runasd.8.gz /usr/share/doc/ssm-runas; do
@@ -245,7 +286,7 @@ check "remove drops the helper's statoverride" sh -c \
 
 # --- Purge: nothing left -------------------------------------------------------------
 say "dpkg --purge ssm-runas"
-dpkg --purge ssm-runas </dev/null || die "dpkg --purge failed"
+run_dpkg --purge ssm-runas || die "dpkg --purge failed"
 check "package state is not-installed" sh -c \
     "! dpkg-query -W -f='\${Status}' ssm-runas 2>/dev/null | grep -qv not-installed"
 for p in /etc/ssm-runas /etc/pam.d/ssm-runas /home/ssm-landing \
