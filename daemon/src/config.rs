@@ -114,6 +114,44 @@ pub struct Audit {
     pub file: Option<PathBuf>,
 }
 
+/// What the landing guard does with a landing-user process that should not exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuardMode {
+    /// Kill it (with its process group and session) and record why (default).
+    Enforce,
+    /// Only record it.
+    Audit,
+    /// Do nothing.
+    Off,
+}
+
+impl GuardMode {
+    /// The config name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GuardMode::Enforce => "enforce",
+            GuardMode::Audit => "audit",
+            GuardMode::Off => "off",
+        }
+    }
+}
+
+/// `[guard]`: the landing guard.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Guard {
+    /// enforce | audit | off.
+    pub mode: GuardMode,
+    /// How long a fresh landing shell may live before it must have exec'd the helper.
+    pub grace: Duration,
+    /// Interval of the `/proc` scan when process events are not available.
+    pub scan_interval: Duration,
+    /// The installed switch helper (the one landing-uid program allowed to run).
+    pub helper_path: PathBuf,
+}
+
+/// Where the package installs the switch helper.
+pub const DEFAULT_HELPER_PATH: &str = "/usr/libexec/ssm-runas/ssm-runas-login";
+
 /// Which kinds of principal a rule's `kind = "…"` names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KindSel {
@@ -248,6 +286,8 @@ pub struct Config {
     pub daemon: Daemon,
     /// `[audit]`.
     pub audit: Audit,
+    /// `[guard]`.
+    pub guard: Guard,
     /// The rules, in order.
     pub rules: Vec<Rule>,
 }
@@ -322,7 +362,18 @@ struct RawConfig {
     #[serde(default)]
     audit: RawAudit,
     #[serde(default)]
+    guard: RawGuard,
+    #[serde(default)]
     rule: Vec<Spanned<RawRule>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawGuard {
+    mode: Option<Spanned<String>>,
+    grace_secs: Option<Spanned<f64>>,
+    scan_interval_ms: Option<Spanned<i64>>,
+    helper_path: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -402,7 +453,11 @@ impl Source_<'_> {
         let before = self.text.get(..offset).unwrap_or("");
         let line = before.matches('\n').count() + 1;
         let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
-        let column = before.get(line_start..).map(|s| s.chars().count()).unwrap_or(0) + 1;
+        let column = before
+            .get(line_start..)
+            .map(|s| s.chars().count())
+            .unwrap_or(0)
+            + 1;
         Diagnostic {
             path: self.path.to_path_buf(),
             line,
@@ -471,10 +526,18 @@ pub fn parse_with(
 
     let strip_domain = raw.strip_domain.as_ref().map(|d| {
         let v = d.get_ref().trim_start_matches('@').to_ascii_lowercase();
-        if v.is_empty() || (v != "*" && !v.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')) {
+        if v.is_empty()
+            || (v != "*"
+                && !v
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-'))
+        {
             errors.push(src.span(
                 d.span(),
-                format!("strip_domain `{}` must be a domain name like `example.com`, or `*`", d.get_ref()),
+                format!(
+                    "strip_domain `{}` must be a domain name like `example.com`, or `*`",
+                    d.get_ref()
+                ),
             ));
         }
         v
@@ -483,27 +546,52 @@ pub fn parse_with(
     let aws = Aws {
         region: raw.aws.region.as_ref().map(|r| {
             let v = r.get_ref();
-            if v.is_empty() || !v.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
-                errors.push(src.span(r.span(), format!("region `{v}` is not a region name like `eu-west-1`")));
+            if v.is_empty()
+                || !v
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            {
+                errors.push(src.span(
+                    r.span(),
+                    format!("region `{v}` is not a region name like `eu-west-1`"),
+                ));
             }
             v.clone()
         }),
         endpoint_url: raw.aws.endpoint_url.as_ref().map(|u| {
             let v = u.get_ref();
             if !(v.starts_with("https://") || v.starts_with("http://")) {
-                errors.push(src.span(u.span(), format!("endpoint_url `{v}` must start with https:// (or http:// for tests)")));
+                errors.push(src.span(
+                    u.span(),
+                    format!("endpoint_url `{v}` must start with https:// (or http:// for tests)"),
+                ));
             }
             v.clone()
         }),
         instance_id: raw.aws.instance_id.as_ref().map(|i| {
             let v = i.get_ref();
             if !crate::session_id::is_instance_id(v) {
-                errors.push(src.span(i.span(), format!("instance_id `{v}` is not an instance id like `i-0123456789abcdef0`")));
+                errors.push(src.span(
+                    i.span(),
+                    format!("instance_id `{v}` is not an instance id like `i-0123456789abcdef0`"),
+                ));
             }
             v.clone()
         }),
-        connect_timeout: secs(&src, &mut errors, raw.aws.connect_timeout_secs.as_ref(), 3.0, "connect_timeout_secs"),
-        attempt_timeout: secs(&src, &mut errors, raw.aws.attempt_timeout_secs.as_ref(), 3.0, "attempt_timeout_secs"),
+        connect_timeout: secs(
+            &src,
+            &mut errors,
+            raw.aws.connect_timeout_secs.as_ref(),
+            3.0,
+            "connect_timeout_secs",
+        ),
+        attempt_timeout: secs(
+            &src,
+            &mut errors,
+            raw.aws.attempt_timeout_secs.as_ref(),
+            3.0,
+            "attempt_timeout_secs",
+        ),
     };
 
     let source = match raw.resolver.source.as_ref() {
@@ -511,7 +599,10 @@ pub fn parse_with(
         Some(s) => Source::parse(s.get_ref()).unwrap_or_else(|| {
             errors.push(src.span(
                 s.span(),
-                format!("source `{}` is not one of `api`, `agent-state`, `agent-state-then-api`", s.get_ref()),
+                format!(
+                    "source `{}` is not one of `api`, `agent-state`, `agent-state-then-api`",
+                    s.get_ref()
+                ),
             ));
             Source::Api
         }),
@@ -520,13 +611,22 @@ pub fn parse_with(
         None => vec![DEFAULT_DOCUMENT.to_string()],
         Some(list) => {
             if list.is_empty() {
-                warnings.push(src.at(0, "resolver.allowed_documents is empty: no session can ever switch"));
+                errors.push(src.at(
+                    0,
+                    "resolver.allowed_documents is empty: no session could ever switch",
+                ));
             }
             list.iter()
                 .map(|d| {
                     let v = d.get_ref();
-                    if v.is_empty() || v.len() > 128 || !v.chars().all(|c| c.is_ascii_alphanumeric() || "_-.:/".contains(c)) {
-                        errors.push(src.span(d.span(), format!("`{v}` is not an SSM document name")));
+                    if v.is_empty()
+                        || v.len() > 128
+                        || !v
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "_-.:/".contains(c))
+                    {
+                        errors
+                            .push(src.span(d.span(), format!("`{v}` is not an SSM document name")));
                     }
                     v.clone()
                 })
@@ -540,7 +640,10 @@ pub fn parse_with(
             .map(|p| {
                 let v = p.get_ref();
                 if !v.starts_with('/') || v.contains("..") || v.ends_with('/') {
-                    errors.push(src.span(p.span(), format!("worker path `{v}` must be an absolute path to the session worker")));
+                    errors.push(src.span(
+                        p.span(),
+                        format!("worker path `{v}` must be an absolute path to the session worker"),
+                    ));
                 } else if let Err(e) = glob::validate(v) {
                     errors.push(src.span(p.span(), format!("worker path `{v}`: {e}")));
                 }
@@ -557,17 +660,23 @@ pub fn parse_with(
             PathBuf::from(d.get_ref())
         }
     };
-    let deadline = secs(&src, &mut errors, raw.resolver.deadline_secs.as_ref(), 10.0, "deadline_secs");
-    if deadline.as_secs_f64() >= ssm_runas_protocol::DEFAULT_CLIENT_TIMEOUT_SECS as f64 {
-        if let Some(d) = &raw.resolver.deadline_secs {
-            errors.push(src.span(
+    let deadline = secs(
+        &src,
+        &mut errors,
+        raw.resolver.deadline_secs.as_ref(),
+        10.0,
+        "deadline_secs",
+    );
+    if deadline.as_secs_f64() >= ssm_runas_protocol::DEFAULT_CLIENT_TIMEOUT_SECS as f64
+        && let Some(d) = &raw.resolver.deadline_secs
+    {
+        errors.push(src.span(
                 d.span(),
                 format!(
                     "deadline_secs must be shorter than the PAM module's timeout ({} s), or the first login fails while the second works",
                     ssm_runas_protocol::DEFAULT_CLIENT_TIMEOUT_SECS
                 ),
             ));
-        }
     }
 
     let socket = match &raw.daemon.socket {
@@ -589,7 +698,13 @@ pub fn parse_with(
             v.clamp(1, 4096) as usize
         }
     };
-    let client_timeout = secs(&src, &mut errors, raw.daemon.client_timeout_secs.as_ref(), 5.0, "client_timeout_secs");
+    let client_timeout = secs(
+        &src,
+        &mut errors,
+        raw.daemon.client_timeout_secs.as_ref(),
+        5.0,
+        "client_timeout_secs",
+    );
 
     let audit = Audit {
         journald: raw.audit.journald,
@@ -599,6 +714,59 @@ pub fn parse_with(
             }
             PathBuf::from(f.get_ref())
         }),
+    };
+
+    let guard = Guard {
+        mode: match &raw.guard.mode {
+            None => GuardMode::Enforce,
+            Some(m) => match m.get_ref().as_str() {
+                "enforce" => GuardMode::Enforce,
+                "audit" => GuardMode::Audit,
+                "off" => GuardMode::Off,
+                other => {
+                    errors.push(src.span(
+                        m.span(),
+                        format!("guard mode `{other}` is not one of `enforce`, `audit`, `off`"),
+                    ));
+                    GuardMode::Enforce
+                }
+            },
+        },
+        grace: {
+            let g = secs(
+                &src,
+                &mut errors,
+                raw.guard.grace_secs.as_ref(),
+                3.0,
+                "grace_secs",
+            );
+            if g > Duration::from_secs(60)
+                && let Some(s) = &raw.guard.grace_secs
+            {
+                errors.push(src.span(s.span(), "grace_secs must be at most 60"));
+            }
+            g
+        },
+        scan_interval: match &raw.guard.scan_interval_ms {
+            None => Duration::from_millis(200),
+            Some(v) => {
+                let ms = *v.get_ref();
+                if !(10..=10_000).contains(&ms) {
+                    errors
+                        .push(src.span(v.span(), "scan_interval_ms must be between 10 and 10000"));
+                }
+                Duration::from_millis(ms.clamp(10, 10_000) as u64)
+            }
+        },
+        helper_path: match &raw.guard.helper_path {
+            None => PathBuf::from(DEFAULT_HELPER_PATH),
+            Some(p) => {
+                if !p.get_ref().starts_with('/') {
+                    errors.push(src.span(p.span(), "helper_path must be an absolute path"));
+                }
+                PathBuf::from(p.get_ref())
+            }
+        },
     };
 
     let mut rules = Vec::new();
@@ -618,20 +786,30 @@ pub fn parse_with(
             let v = p.get_ref();
             if let Err(e) = glob::validate(v) {
                 errors.push(src.span(p.span(), format!("role `{v}`: {e}")));
-            } else if !v.chars().all(|c| c == '*' || is_iam_char(c)) || v.is_empty() || v.len() > 64 {
-                errors.push(src.span(p.span(), format!("role `{v}` is not an IAM role name or a glob of one")));
+            } else if !v.chars().all(|c| c == '*' || is_iam_char(c)) || v.is_empty() || v.len() > 64
+            {
+                errors.push(src.span(
+                    p.span(),
+                    format!("role `{v}` is not an IAM role name or a glob of one"),
+                ));
             }
             when.role = Some(v.clone());
         }
         if let Some(list) = &r.account {
             if list.is_empty() {
-                errors.push(src.span(spanned.span(), format!("rule {number}: `account` is an empty list and can never match")));
+                errors.push(src.span(
+                    spanned.span(),
+                    format!("rule {number}: `account` is an empty list and can never match"),
+                ));
             }
             let mut accounts = Vec::new();
             for a in list {
                 let v = a.get_ref();
                 if v.len() != 12 || !v.bytes().all(|b| b.is_ascii_digit()) {
-                    errors.push(src.span(a.span(), format!("account `{v}` is not a 12-digit AWS account id")));
+                    errors.push(src.span(
+                        a.span(),
+                        format!("account `{v}` is not a 12-digit AWS account id"),
+                    ));
                 }
                 accounts.push(v.clone());
             }
@@ -642,7 +820,10 @@ pub fn parse_with(
             if let Err(e) = glob::validate(v) {
                 errors.push(src.span(p.span(), format!("principal `{v}`: {e}")));
             } else if v.is_empty() || v.len() > 128 {
-                errors.push(src.span(p.span(), format!("principal `{v}` must be 1-128 characters")));
+                errors.push(src.span(
+                    p.span(),
+                    format!("principal `{v}` must be 1-128 characters"),
+                ));
             }
             when.principal = Some(v.clone());
         }
@@ -655,32 +836,49 @@ pub fn parse_with(
                 )),
             }
         }
-        if when.permission_set.is_some() {
-            if let Some(k) = when.kind {
-                if k != KindSel::Idc {
-                    errors.push(src.span(spanned.span(), format!("rule {number}: `permission_set` only matches kind `idc`, but kind is `{}`: the rule can never match", k.as_str())));
-                }
-            }
+        if when.permission_set.is_some()
+            && let Some(k) = when.kind
+            && k != KindSel::Idc
+        {
+            errors.push(src.span(spanned.span(), format!("rule {number}: `permission_set` only matches kind `idc`, but kind is `{}`: the rule can never match", k.as_str())));
         }
 
         let outcome = match (&r.linux_user, &r.deny) {
             (Some(_), Some(d)) => {
-                errors.push(src.span(d.span(), format!("rule {number}: give either `linux_user` or `deny`, not both")));
+                errors.push(src.span(
+                    d.span(),
+                    format!("rule {number}: give either `linux_user` or `deny`, not both"),
+                ));
                 None
             }
             (None, None) => {
-                errors.push(src.span(spanned.span(), format!("rule {number}: needs `linux_user = \"…\"` or `deny = \"message\"`")));
+                errors.push(src.span(
+                    spanned.span(),
+                    format!("rule {number}: needs `linux_user = \"…\"` or `deny = \"message\"`"),
+                ));
                 None
             }
             (None, Some(d)) => {
                 if r.groups.is_some() || r.create.is_some() {
-                    errors.push(src.span(d.span(), format!("rule {number}: `groups` and `create` make no sense on a `deny` rule")));
+                    errors.push(src.span(
+                        d.span(),
+                        format!(
+                            "rule {number}: `groups` and `create` make no sense on a `deny` rule"
+                        ),
+                    ));
                 }
                 let m = d.get_ref().trim();
                 if m.is_empty() || m.len() > 200 || m.chars().any(|c| c.is_control()) {
-                    errors.push(src.span(d.span(), format!("rule {number}: the deny message must be one line of 1-200 characters")));
+                    errors.push(src.span(
+                        d.span(),
+                        format!(
+                            "rule {number}: the deny message must be one line of 1-200 characters"
+                        ),
+                    ));
                 }
-                Some(Outcome::Deny { message: m.to_string() })
+                Some(Outcome::Deny {
+                    message: m.to_string(),
+                })
             }
             (Some(u), None) => {
                 let v = u.get_ref();
@@ -695,7 +893,8 @@ pub fn parse_with(
                 for g in r.groups.iter().flatten() {
                     let gv = g.get_ref();
                     if !is_group_name(gv) {
-                        errors.push(src.span(g.span(), format!("`{gv}` is not a valid group name")));
+                        errors
+                            .push(src.span(g.span(), format!("`{gv}` is not a valid group name")));
                     } else if gv == "root" {
                         errors.push(src.span(g.span(), "group `root` is never granted"));
                     }
@@ -763,6 +962,7 @@ pub fn parse_with(
                 client_timeout,
             },
             audit,
+            guard,
             rules,
         },
         warnings,
@@ -781,7 +981,10 @@ fn secs(
         Some(s) => {
             let x = *s.get_ref();
             if !(x > 0.0 && x <= 300.0) {
-                errors.push(src.span(s.span(), format!("{name} must be more than 0 and at most 300 seconds")));
+                errors.push(src.span(
+                    s.span(),
+                    format!("{name} must be more than 0 and at most 300 seconds"),
+                ));
                 Duration::from_secs_f64(default)
             } else {
                 Duration::from_secs_f64(x)
@@ -811,7 +1014,9 @@ fn check_linux_user(
     if v.contains("{user}") {
         let rest = v.replace("{user}", "");
         if rest.contains('{') || rest.contains('}') {
-            return Err(format!("linux_user `{v}`: the only placeholder is `{{user}}`"));
+            return Err(format!(
+                "linux_user `{v}`: the only placeholder is `{{user}}`"
+            ));
         }
         if v.matches("{user}").count() > 1 {
             return Err(format!("linux_user `{v}`: `{{user}}` may appear once"));
@@ -826,7 +1031,9 @@ fn check_linux_user(
         return Ok(LinuxUser::Template(v.to_string()));
     }
     if v.contains('{') || v.contains('}') {
-        return Err(format!("linux_user `{v}`: the only placeholder is `{{user}}`"));
+        return Err(format!(
+            "linux_user `{v}`: the only placeholder is `{{user}}`"
+        ));
     }
     if !username::is_valid(v) {
         return Err(format!(
@@ -874,9 +1081,7 @@ fn covers(earlier: &Conditions, later: &Conditions) -> bool {
     };
     let kind = match earlier.kind {
         None => true,
-        Some(k) => {
-            later.kind == Some(k) || (k == KindSel::Idc && later.permission_set.is_some())
-        }
+        Some(k) => later.kind == Some(k) || (k == KindSel::Idc && later.permission_set.is_some()),
     };
     ps && role && account && principal && kind
 }

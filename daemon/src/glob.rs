@@ -28,7 +28,9 @@ pub fn validate(pattern: &str) -> Result<(), String> {
         return Err("empty pattern".into());
     }
     if let Some(c) = pattern.chars().find(|c| "?[]{}\\".contains(*c)) {
-        return Err(format!("`{c}` is not supported in patterns; only `*` is a wildcard"));
+        return Err(format!(
+            "`{c}` is not supported in patterns; only `*` is a wildcard"
+        ));
     }
     if pattern.contains("**") {
         return Err("`**` is not supported; one `*` matches any run of characters".into());
@@ -100,10 +102,27 @@ mod tests {
     #[test]
     fn path_star_stays_in_one_component() {
         let p = "/snap/amazon-ssm-agent/*/ssm-session-worker";
-        assert!(matches_path(p, "/snap/amazon-ssm-agent/9881/ssm-session-worker"));
-        assert!(!matches_path(p, "/snap/amazon-ssm-agent/9881/x/ssm-session-worker"));
-        assert!(!matches_path(p, "/snap/amazon-ssm-agent/../../tmp/ssm-session-worker"[..].replace("..", "x/y").as_str()));
-        assert!(matches_path("/usr/bin/ssm-session-worker", "/usr/bin/ssm-session-worker"));
-        assert!(!matches_path("/usr/bin/ssm-session-worker", "/usr/bin/ssm-session-worker2"));
+        assert!(matches_path(
+            p,
+            "/snap/amazon-ssm-agent/9881/ssm-session-worker"
+        ));
+        assert!(!matches_path(
+            p,
+            "/snap/amazon-ssm-agent/9881/x/ssm-session-worker"
+        ));
+        assert!(!matches_path(
+            p,
+            "/snap/amazon-ssm-agent/../../tmp/ssm-session-worker"[..]
+                .replace("..", "x/y")
+                .as_str()
+        ));
+        assert!(matches_path(
+            "/usr/bin/ssm-session-worker",
+            "/usr/bin/ssm-session-worker"
+        ));
+        assert!(!matches_path(
+            "/usr/bin/ssm-session-worker",
+            "/usr/bin/ssm-session-worker2"
+        ));
     }
 }

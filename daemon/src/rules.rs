@@ -44,10 +44,10 @@ impl Verdict {
 
 /// Whether every condition of a rule holds for `p`.
 pub fn matches(c: &Conditions, p: &Principal) -> bool {
-    if let Some(ps) = &c.permission_set {
-        if p.kind != Kind::Idc || p.permission_set.as_deref() != Some(ps.as_str()) {
-            return false;
-        }
+    if let Some(ps) = &c.permission_set
+        && (p.kind != Kind::Idc || p.permission_set.as_deref() != Some(ps.as_str()))
+    {
+        return false;
     }
     if let Some(g) = &c.role {
         match &p.role_name {
@@ -55,10 +55,10 @@ pub fn matches(c: &Conditions, p: &Principal) -> bool {
             _ => return false,
         }
     }
-    if let Some(accounts) = &c.account {
-        if !accounts.iter().any(|a| *a == p.account) {
-            return false;
-        }
+    if let Some(accounts) = &c.account
+        && !accounts.contains(&p.account)
+    {
+        return false;
     }
     if let Some(g) = &c.principal {
         match p.name() {
@@ -66,10 +66,10 @@ pub fn matches(c: &Conditions, p: &Principal) -> bool {
             _ => return false,
         }
     }
-    if let Some(k) = c.kind {
-        if !k.selects(p.kind) {
-            return false;
-        }
+    if let Some(k) = c.kind
+        && !k.selects(p.kind)
+    {
+        return false;
     }
     true
 }
@@ -81,6 +81,14 @@ pub fn decide(cfg: &Config, p: &Principal) -> Verdict {
 
 /// [`decide`] with an explicit user lookup (for tests).
 pub fn decide_with(cfg: &Config, p: &Principal, uid_of: &dyn Fn(&str) -> Option<u32>) -> Verdict {
+    // An IAM role or group ARN is not who starts a session: never map it, whatever
+    // a catch-all rule says.
+    if p.kind == Kind::Other {
+        return Verdict::Deny {
+            rule: None,
+            reason: format!("{} is not a session principal", p.arn),
+        };
+    }
     let Some(rule) = cfg.rules.iter().find(|r| matches(&r.when, p)) else {
         return Verdict::Deny {
             rule: None,
@@ -121,7 +129,10 @@ pub fn decide_with(cfg: &Config, p: &Principal, uid_of: &dyn Fn(&str) -> Option<
             if user == "root" || uid_of(&user) == Some(0) {
                 return Verdict::Deny {
                     rule: at,
-                    reason: format!("rule {} maps to `{user}`, which is root: never allowed", rule.number),
+                    reason: format!(
+                        "rule {} maps to `{user}`, which is root: never allowed",
+                        rule.number
+                    ),
                 };
             }
             if user == cfg.landing_user {

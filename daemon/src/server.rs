@@ -27,7 +27,10 @@ pub fn bind(path: &Path) -> io::Result<UnixListener> {
     }
     match std::fs::symlink_metadata(path) {
         Ok(m) if m.file_type().is_dir() => {
-            return Err(io::Error::other(format!("{} is a directory", path.display())));
+            return Err(io::Error::other(format!(
+                "{} is a directory",
+                path.display()
+            )));
         }
         Ok(_) => {
             // Refuse to steal the socket of a daemon that is still running.
@@ -90,22 +93,43 @@ pub async fn serve(
     while tasks.join_next().await.is_some() {}
 }
 
-async fn connection(mut stream: UnixStream, service: &Service, timeout: Duration) -> Result<(), FrameError> {
+async fn connection(
+    mut stream: UnixStream,
+    service: &Service,
+    timeout: Duration,
+) -> Result<(), FrameError> {
     let req: Request = match tokio::time::timeout(timeout, read_frame(&mut stream)).await {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => {
-            service.counters.errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            service
+                .counters
+                .errors
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             // Tell a confused client why, if it is still listening; never wait long.
-            let answer = Response::Error { reason: format!("bad request: {e}") };
-            let _ = tokio::time::timeout(Duration::from_millis(200), write_frame(&mut stream, &answer)).await;
+            let answer = Response::Error {
+                reason: format!("bad request: {e}"),
+            };
+            let _ = tokio::time::timeout(
+                Duration::from_millis(200),
+                write_frame(&mut stream, &answer),
+            )
+            .await;
             return Err(e);
         }
-        Err(_) => return Err(FrameError::Io(io::Error::new(io::ErrorKind::TimedOut, "client silent"))),
+        Err(_) => {
+            return Err(FrameError::Io(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "client silent",
+            )));
+        }
     };
     let answer = service.handle(stream.as_fd(), req).await;
     match tokio::time::timeout(timeout, write_frame(&mut stream, &answer)).await {
         Ok(r) => r,
-        Err(_) => Err(FrameError::Io(io::Error::new(io::ErrorKind::TimedOut, "client not reading"))),
+        Err(_) => Err(FrameError::Io(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "client not reading",
+        ))),
     }
 }
 

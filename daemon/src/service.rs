@@ -146,8 +146,12 @@ impl Service {
             Request::Status => self.status(fd),
             Request::Resolve => self.resolve_and_decide(fd, None).await,
             Request::Check { user } => self.resolve_and_decide(fd, Some(user)).await,
-            Request::SessionOpened { user } => self.note(fd, Decision::SessionOpened, Some(user), "session opened"),
-            Request::SessionClosed { user } => self.note(fd, Decision::SessionClosed, Some(user), "session closed"),
+            Request::SessionOpened { user } => {
+                self.note(fd, Decision::SessionOpened, Some(user), "session opened")
+            }
+            Request::SessionClosed { user } => {
+                self.note(fd, Decision::SessionClosed, Some(user), "session closed")
+            }
             Request::SwitchFailed { reason } => {
                 let reason = sanitize(&reason);
                 self.note(fd, Decision::SwitchFailed, None, &reason)
@@ -157,9 +161,15 @@ impl Service {
 
     fn status(&self, fd: BorrowedFd<'_>) -> Response {
         // Only root (the admin CLI) may read the daemon's state.
-        match crate::peer::peer_cred(fd) {
-            Ok(c) if c.uid == 0 => {}
-            _ => return Response::Error { reason: "status is for root only".into() },
+        // SO_PEERCRED holds the effective uid, which is 0 for the setuid helper too:
+        // the real uid must be root as well.
+        let is_root = crate::peer::peer_cred(fd).is_ok_and(|c| {
+            c.uid == 0 && crate::peer::uids(&self.proc_root, c.pid).is_ok_and(|(real, _)| real == 0)
+        });
+        if !is_root {
+            return Response::Error {
+                reason: "status is for root only".into(),
+            };
         }
         let a = self.active();
         let health = self.health.lock().map(|h| h.clone()).unwrap_or_default();
@@ -188,10 +198,16 @@ impl Service {
     }
 
     /// An audit-only notification (session opened/closed, switch failed).
-    fn note(&self, fd: BorrowedFd<'_>, decision: Decision, user: Option<String>, reason: &str) -> Response {
+    fn note(
+        &self,
+        fd: BorrowedFd<'_>,
+        decision: Decision,
+        user: Option<String>,
+        reason: &str,
+    ) -> Response {
         let a = self.active();
         let mut rec = AuditRecord {
-            decision: Some(decision),
+            decision,
             reason: reason.to_string(),
             linux_user: user.map(|u| sanitize(&u)),
             ..AuditRecord::default()
@@ -200,7 +216,9 @@ impl Service {
             rec.peer_pid = Some(c.pid);
             rec.peer_uid = Some(c.uid);
         }
-        let policy = WorkerPolicy { allowed_paths: a.config.resolver.worker_paths.clone() };
+        let policy = WorkerPolicy {
+            allowed_paths: a.config.resolver.worker_paths.clone(),
+        };
         if let Ok(id) = ancestry::identify(&self.proc_root, fd, &policy, a.landing_uid) {
             rec.session_id = Some(id.worker.session_id.clone());
         }
@@ -211,7 +229,7 @@ impl Service {
     async fn resolve_and_decide(&self, fd: BorrowedFd<'_>, check: Option<String>) -> Response {
         let a = self.active();
         let mut rec = AuditRecord {
-            decision: Some(Decision::Deny),
+            decision: Decision::Deny,
             ..AuditRecord::default()
         };
         if let Ok(c) = crate::peer::peer_cred(fd) {
@@ -243,7 +261,13 @@ impl Service {
         }
         let (user, groups, rule) = match verdict {
             Verdict::Deny { reason, .. } => return self.deny(&a, rec, reason, false),
-            Verdict::Allow { rule, line, user, groups, .. } => (user, groups, format!("rule {rule} (line {line})")),
+            Verdict::Allow {
+                rule,
+                line,
+                user,
+                groups,
+                ..
+            } => (user, groups, format!("rule {rule} (line {line})")),
         };
         rec.linux_user = Some(user.clone());
         // The account must exist and must not be root, whatever the rules say.
@@ -253,27 +277,41 @@ impl Service {
             }
             Ok(Some(_)) => {}
             Ok(None) => {
-                return self.deny(&a, rec, format!("the Linux account `{user}` does not exist on this host"), false);
+                return self.deny(
+                    &a,
+                    rec,
+                    format!("the Linux account `{user}` does not exist on this host"),
+                    false,
+                );
             }
             Err(e) => return self.deny(&a, rec, format!("cannot look up `{user}`: {e}"), true),
         }
-        if let Some(asked) = check {
-            if asked != user {
-                let reason = format!("this session maps to `{user}`, not `{}`", sanitize(&asked));
-                return self.deny(&a, rec, reason, false);
-            }
+        if let Some(asked) = &check
+            && *asked != user
+        {
+            let reason = format!("this session maps to `{user}`, not `{}`", sanitize(asked));
+            return self.deny(&a, rec, reason, false);
         }
         // The peer may have exited (and its pid been reused) while we waited on AWS.
         if !ancestry::worker_alive(&self.proc_root, &resolved.ident.worker)
             || crate::peer::starttime(&self.proc_root, resolved.ident.peer.pid).ok()
                 != Some(resolved.ident.peer_starttime)
         {
-            return self.deny(&a, rec, "the session ended while it was being resolved".into(), false);
+            return self.deny(
+                &a,
+                rec,
+                "the session ended while it was being resolved".into(),
+                false,
+            );
         }
-        rec.decision = Some(Decision::Allow);
-        rec.reason = rule.clone();
-        self.counters.allowed.fetch_add(1, Ordering::Relaxed);
-        a.auditor.record(&rec);
+        // One allow record per switch: the account step's re-check (Check) that
+        // confirms the same answer is not a new decision.
+        if check.is_none() {
+            rec.decision = Decision::Allow;
+            rec.reason = format!("{rule} of {}", a.config.path.display());
+            self.counters.allowed.fetch_add(1, Ordering::Relaxed);
+            a.auditor.record(&rec);
+        }
         Response::Allow(Allow {
             user,
             groups,
@@ -286,7 +324,7 @@ impl Service {
     fn deny(&self, a: &Active, mut rec: AuditRecord, reason: String, is_error: bool) -> Response {
         rec.reason = reason.clone();
         if is_error {
-            rec.decision = Some(Decision::Error);
+            rec.decision = Decision::Error;
             self.counters.errors.fetch_add(1, Ordering::Relaxed);
         } else {
             self.counters.denied.fetch_add(1, Ordering::Relaxed);
@@ -296,44 +334,82 @@ impl Service {
     }
 
     /// Peer → worker → owner. Errors are (reason, is_error, session id).
-    async fn resolve(&self, a: &Active, fd: BorrowedFd<'_>) -> Result<Resolved, (String, bool, Option<String>)> {
-        let policy = WorkerPolicy { allowed_paths: a.config.resolver.worker_paths.clone() };
+    async fn resolve(
+        &self,
+        a: &Active,
+        fd: BorrowedFd<'_>,
+    ) -> Result<Resolved, (String, bool, Option<String>)> {
+        let policy = WorkerPolicy {
+            allowed_paths: a.config.resolver.worker_paths.clone(),
+        };
         let ident = ancestry::identify(&self.proc_root, fd, &policy, a.landing_uid)
             .map_err(|e| (e.to_string(), false, None))?;
         let sid = ident.worker.session_id.clone();
         let fail = |reason: String, is_error: bool| (reason, is_error, Some(sid.clone()));
-        if let Some(iid) = &ident.worker.instance_id {
-            if *iid != self.instance_id {
-                return Err(fail(format!("session {sid} belongs to instance {iid}, not {}", self.instance_id), false));
-            }
+        if let Some(iid) = &ident.worker.instance_id
+            && *iid != self.instance_id
+        {
+            return Err(fail(
+                format!(
+                    "session {sid} belongs to instance {iid}, not {}",
+                    self.instance_id
+                ),
+                false,
+            ));
         }
         let cfg = &a.config;
-        let from_state = || agent_state::read(&cfg.resolver.agent_state_dir, &self.instance_id, &sid);
+        let from_state =
+            || agent_state::read(&cfg.resolver.agent_state_dir, &self.instance_id, &sid);
         let (owner_arn, source) = match cfg.resolver.source {
             Source::AgentState => match from_state() {
-                Ok(s) => (self.state_owner(cfg, s).map_err(|r| fail(r, false))?, "agent-state"),
-                Err(e) => return Err(fail(format!("cannot read the agent's state for session {sid}: {e}"), true)),
+                Ok(s) => (
+                    self.state_owner(cfg, s).map_err(|r| fail(r, false))?,
+                    "agent-state",
+                ),
+                Err(e) => {
+                    return Err(fail(
+                        format!("cannot read the agent's state for session {sid}: {e}"),
+                        true,
+                    ));
+                }
             },
             Source::AgentStateThenApi => match from_state() {
-                Ok(s) => (self.state_owner(cfg, s).map_err(|r| fail(r, false))?, "agent-state"),
-                Err(AgentStateError::Missing | AgentStateError::Unreadable(_) | AgentStateError::Torn) => {
-                    (self.api_owner(a, &sid).await.map_err(|(r, e)| fail(r, e))?, "api")
-                }
+                Ok(s) => (
+                    self.state_owner(cfg, s).map_err(|r| fail(r, false))?,
+                    "agent-state",
+                ),
+                Err(
+                    AgentStateError::Missing
+                    | AgentStateError::Unreadable(_)
+                    | AgentStateError::Torn,
+                ) => (
+                    self.api_owner(a, &sid).await.map_err(|(r, e)| fail(r, e))?,
+                    "api",
+                ),
                 Err(e) => return Err(fail(format!("agent state for session {sid}: {e}"), false)),
             },
-            Source::Api => (self.api_owner(a, &sid).await.map_err(|(r, e)| fail(r, e))?, "api"),
+            Source::Api => (
+                self.api_owner(a, &sid).await.map_err(|(r, e)| fail(r, e))?,
+                "api",
+            ),
         };
         if let Ok(mut w) = self.workers.lock() {
             w.insert(sid.clone(), (ident.worker.pid, ident.worker.starttime));
         }
-        Ok(Resolved { ident, owner_arn, source })
+        Ok(Resolved {
+            ident,
+            owner_arn,
+            source,
+        })
     }
 
     fn state_owner(&self, cfg: &Config, s: agent_state::AgentSession) -> Result<String, String> {
-        if let Some(doc) = &s.document_name {
-            if !cfg.resolver.allowed_documents.iter().any(|d| d == doc) {
-                return Err(format!("sessions started with document {doc} may not switch accounts"));
-            }
+        if let Some(doc) = &s.document_name
+            && !cfg.resolver.allowed_documents.iter().any(|d| d == doc)
+        {
+            return Err(format!(
+                "sessions started with document {doc} may not switch accounts"
+            ));
         }
         Ok(s.owner)
     }
@@ -347,7 +423,10 @@ impl Service {
             Err(e) => {
                 let is_error = matches!(
                     e,
-                    LookupError::AccessDenied(_) | LookupError::Throttled | LookupError::Upstream(_) | LookupError::NotListed
+                    LookupError::AccessDenied(_)
+                        | LookupError::Throttled
+                        | LookupError::Upstream(_)
+                        | LookupError::NotListed
                 );
                 Err((e.to_string(), is_error))
             }
@@ -359,18 +438,38 @@ impl Service {
 pub async fn activate(config: Config, instance_id: &str) -> Result<Active, String> {
     let landing_uid = match nix::unistd::User::from_name(&config.landing_user) {
         Ok(Some(u)) => u.uid.as_raw(),
-        Ok(None) => return Err(format!("landing user `{}` does not exist", config.landing_user)),
-        Err(e) => return Err(format!("cannot look up landing user `{}`: {e}", config.landing_user)),
+        Ok(None) => {
+            return Err(format!(
+                "landing user `{}` does not exist",
+                config.landing_user
+            ));
+        }
+        Err(e) => {
+            return Err(format!(
+                "cannot look up landing user `{}`: {e}",
+                config.landing_user
+            ));
+        }
     };
     if landing_uid == 0 {
         return Err(format!("landing user `{}` is uid 0", config.landing_user));
     }
     let lookup = match config.resolver.source {
         Source::AgentState => None,
-        Source::Api | Source::AgentStateThenApi => Some(SessionLookup::new(api_settings(&config, instance_id)).await),
+        Source::Api | Source::AgentStateThenApi => {
+            Some(SessionLookup::new(api_settings(&config, instance_id)).await)
+        }
     };
-    let auditor = Arc::new(Auditor::new(config.audit.journald, config.audit.file.clone()));
-    Ok(Active { config: Arc::new(config), lookup, auditor, landing_uid })
+    let auditor = Arc::new(Auditor::new(
+        config.audit.journald,
+        config.audit.file.clone(),
+    ));
+    Ok(Active {
+        config: Arc::new(config),
+        lookup,
+        auditor,
+        landing_uid,
+    })
 }
 
 /// The DescribeSessions client's settings from the config.

@@ -19,8 +19,9 @@ pub fn is_valid(s: &str) -> bool {
     !b.is_empty()
         && b.len() <= MAX_LEN
         && (b[0].is_ascii_lowercase() || b[0] == b'_')
-        && b.iter()
-            .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'.' | b'_' | b'-'))
+        && b.iter().all(|&c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'.' | b'_' | b'-')
+        })
 }
 
 /// Applies the rules to a name; the error says why the name cannot be used.
@@ -88,7 +89,17 @@ mod tests {
         for ok in ["a", "_", "alice", "a.b-c_d", "a1", &"a".repeat(32)] {
             assert!(is_valid(ok), "{ok}");
         }
-        for bad in ["", "1a", "-a", ".a", "Alice", "a b", "a@b", &"a".repeat(33), "é"] {
+        for bad in [
+            "",
+            "1a",
+            "-a",
+            ".a",
+            "Alice",
+            "a b",
+            "a@b",
+            &"a".repeat(33),
+            "é",
+        ] {
             assert!(!is_valid(bad), "{bad}");
         }
     }
@@ -101,7 +112,11 @@ mod tests {
             ("alice@example.com", None, Ok("alice_example.com")),
             ("alice@example.com", Some("example.com"), Ok("alice")),
             ("Alice@Example.COM", Some("example.com"), Ok("alice")),
-            ("alice@other.org", Some("example.com"), Ok("alice_other.org")),
+            (
+                "alice@other.org",
+                Some("example.com"),
+                Ok("alice_other.org"),
+            ),
             ("alice@other.org", Some("*"), Ok("alice")),
             ("a@b@c.org", Some("*"), Ok("a_b")),
             ("bob", Some("*"), Ok("bob")),
@@ -113,7 +128,11 @@ mod tests {
             ("-x", None, Err(())),
             ("@example.com", Some("example.com"), Err(())),
             ("", None, Err(())),
-            ("averyveryveryverylongname.person", None, Ok("averyveryveryverylongname.person")),
+            (
+                "averyveryveryverylongname.person",
+                None,
+                Ok("averyveryveryverylongname.person"),
+            ),
             ("averyveryveryverylongname.person1", None, Err(())),
             ("ÄRGER", None, Ok("_rger")),
         ];

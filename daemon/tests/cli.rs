@@ -11,7 +11,11 @@ fn example() -> PathBuf {
 }
 
 fn run(cmd: &mut Command) -> (i32, String, String) {
-    let Output { status, stdout, stderr } = cmd.output().expect("run ssm-runas");
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().expect("run ssm-runas");
     (
         status.code().unwrap_or(-1),
         String::from_utf8_lossy(&stdout).into_owned(),
@@ -41,13 +45,19 @@ impl Drop for TempFile {
 fn check_config_accepts_the_example() {
     let (code, out, err) = run(cli().args(["check-config", "--config"]).arg(example()));
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.ends_with("config.example.toml: OK: 5 rules, landing user ssm-landing, source api\n"), "{out}");
+    assert!(
+        out.ends_with("config.example.toml: OK: 5 rules, landing user ssm-landing, source api\n"),
+        "{out}"
+    );
     assert_eq!(err, "");
 }
 
 #[test]
 fn check_config_reports_every_error_and_exits_2() {
-    let f = TempFile::new("bad", "landing_user = \"ssm-landing\"\n[[rule]]\naccount = [\"1234\"]\nlinux_user = \"root\"\n");
+    let f = TempFile::new(
+        "bad",
+        "landing_user = \"ssm-landing\"\n[[rule]]\naccount = [\"1234\"]\nlinux_user = \"root\"\n",
+    );
     let (code, out, err) = run(cli().args(["check-config", "--config"]).arg(&f.0));
     assert_eq!(code, 2);
     assert_eq!(out, "");
@@ -62,18 +72,31 @@ fn check_config_reports_every_error_and_exits_2() {
 
 #[test]
 fn check_config_warns_about_shadowed_rules_but_passes() {
-    let f = TempFile::new("shadow", "landing_user = \"l\"\n[[rule]]\nlinux_user = \"a\"\n[[rule]]\nkind = \"idc\"\nlinux_user = \"b\"\n");
+    let f = TempFile::new(
+        "shadow",
+        "landing_user = \"l\"\n[[rule]]\nlinux_user = \"a\"\n[[rule]]\nkind = \"idc\"\nlinux_user = \"b\"\n",
+    );
     let (code, out, err) = run(cli().args(["check-config", "--config"]).arg(&f.0));
     assert_eq!(code, 0);
-    assert!(out.contains("OK: 2 rules") && out.contains("1 warning"), "{out}");
-    assert!(err.contains(":4:1: warning: rule 2 can never match: rule 1 (line 2)"), "{err}");
+    assert!(
+        out.contains("OK: 2 rules") && out.contains("1 warning"),
+        "{out}"
+    );
+    assert!(
+        err.contains(":4:1: warning: rule 2 can never match: rule 1 (line 2)"),
+        "{err}"
+    );
 }
 
 #[test]
 fn check_config_on_a_missing_file() {
-    let (code, _, err) = run(cli().args(["check-config", "--config", "/nonexistent/ssm-runas.toml"]));
+    let (code, _, err) =
+        run(cli().args(["check-config", "--config", "/nonexistent/ssm-runas.toml"]));
     assert_eq!(code, 2);
-    assert!(err.starts_with("/nonexistent/ssm-runas.toml:1:1: cannot read:"), "{err}");
+    assert!(
+        err.starts_with("/nonexistent/ssm-runas.toml:1:1: cannot read:"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -89,7 +112,7 @@ account         111122223333
 role            AWSReservedSSO_AdministratorAccess_0123456789abcdef
 permission set  AdministratorAccess
 name            Alice@example.com
-rule            3 (line 91)
+rule            3 (line 105)
 decision        allow
 linux user      alice
 groups          adm
@@ -102,7 +125,10 @@ create          yes
 #[test]
 fn explain_json() {
     let arn = "arn:aws:sts::111122223333:assumed-role/AWSReservedSSO_ReadOnly_fedcba9876543210/bob";
-    let (code, out, _) = run(cli().args(["explain", "--json", "--config"]).arg(example()).arg(arn));
+    let (code, out, _) = run(cli()
+        .args(["explain", "--json", "--config"])
+        .arg(example())
+        .arg(arn));
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&out).expect("one JSON object");
     assert_eq!(v["decision"], "allow");
@@ -117,7 +143,7 @@ fn explain_denied_by_rule_and_by_default() {
     let arn = "arn:aws:sts::111122223333:assumed-role/AWSReservedSSO_ReadOnly_fedcba9876543210/mallory@example.com";
     let (code, out, _) = run(cli().args(["explain", "--config"]).arg(example()).arg(arn));
     assert_eq!(code, 1);
-    assert!(out.contains("rule            1 (line 81)\ndecision        deny\nreason          Your shell access is suspended; ask #security.\n"), "{out}");
+    assert!(out.contains("rule            1 (line 95)\ndecision        deny\nreason          Your shell access is suspended; ask #security.\n"), "{out}");
 
     let arn = "arn:aws:sts::444455556666:assumed-role/AWSReservedSSO_AdministratorAccess_0123456789abcdef/alice@example.com";
     let (code, out, _) = run(cli().args(["explain", "--config"]).arg(example()).arg(arn));
@@ -127,9 +153,15 @@ fn explain_denied_by_rule_and_by_default() {
 
 #[test]
 fn explain_invalid_owner_is_denied() {
-    let (code, out, _) = run(cli().args(["explain", "--config"]).arg(example()).arg("arn:aws:s3:::my-bucket"));
+    let (code, out, _) = run(cli()
+        .args(["explain", "--config"])
+        .arg(example())
+        .arg("arn:aws:s3:::my-bucket"));
     assert_eq!(code, 1);
-    assert!(out.contains("decision        deny\nreason          invalid owner ARN"), "{out}");
+    assert!(
+        out.contains("decision        deny\nreason          invalid owner ARN"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -141,7 +173,10 @@ fn usage_errors_exit_2_and_help_has_examples() {
     for sub in ["check-config", "explain", "status"] {
         let (code, out, _) = run(cli().args([sub, "--help"]));
         assert_eq!(code, 0);
-        assert!(out.contains("Example"), "{sub} --help has no example:\n{out}");
+        assert!(
+            out.contains("Example"),
+            "{sub} --help has no example:\n{out}"
+        );
     }
 }
 
@@ -149,5 +184,8 @@ fn usage_errors_exit_2_and_help_has_examples() {
 fn status_without_a_daemon_says_so() {
     let (code, _, err) = run(cli().args(["status", "--socket", "/nonexistent/ssm-runasd.sock"]));
     assert_eq!(code, 1);
-    assert!(err.starts_with("ssm-runas: cannot reach ssm-runasd at /nonexistent/ssm-runasd.sock:"), "{err}");
+    assert!(
+        err.starts_with("ssm-runas: cannot reach ssm-runasd at /nonexistent/ssm-runasd.sock:"),
+        "{err}"
+    );
 }

@@ -157,7 +157,11 @@ fn check_config(path: &std::path::Path) -> u8 {
         if l.warnings.is_empty() {
             String::new()
         } else {
-            format!(", {} warning{}", l.warnings.len(), if l.warnings.len() == 1 { "" } else { "s" })
+            format!(
+                ", {} warning{}",
+                l.warnings.len(),
+                if l.warnings.len() == 1 { "" } else { "s" }
+            )
         }
     );
     0
@@ -257,7 +261,11 @@ fn explain(path: &std::path::Path, as_json: bool, arn: &str) -> u8 {
                 row(
                     &mut out,
                     "groups",
-                    &if groups.is_empty() { "(none)".to_string() } else { groups.join(", ") },
+                    &if groups.is_empty() {
+                        "(none)".to_string()
+                    } else {
+                        groups.join(", ")
+                    },
                 );
                 row(&mut out, "create", if *create { "yes" } else { "no" });
             }
@@ -303,7 +311,11 @@ fn status(path: &std::path::Path, socket: Option<PathBuf>, as_json: bool) -> u8 
     };
     let mut out = std::io::stdout().lock();
     if as_json {
-        let _ = writeln!(out, "{}", serde_json::to_string(&report).unwrap_or_default());
+        let _ = writeln!(
+            out,
+            "{}",
+            serde_json::to_string(&report).unwrap_or_default()
+        );
         return 0;
     }
     let r = &report;
@@ -327,13 +339,23 @@ fn status(path: &std::path::Path, socket: Option<PathBuf>, as_json: bool) -> u8 
         ("cached owners", r.cache_size.to_string()),
         (
             "decisions",
-            format!("{} allowed, {} denied, {} errors", r.allowed, r.denied, r.errors),
+            format!(
+                "{} allowed, {} denied, {} errors",
+                r.allowed, r.denied, r.errors
+            ),
         ),
         ("api calls", r.api_calls.to_string()),
-        ("last aws error", r.last_aws_error.clone().unwrap_or_else(|| "(none)".into())),
+        (
+            "last aws error",
+            r.last_aws_error.clone().unwrap_or_else(|| "(none)".into()),
+        ),
         ("uptime", format!("{} s", r.uptime_secs)),
     ];
-    for (k, v) in rows.iter().map(|(k, v)| (k.to_string(), v.clone())).chain(r.extra.iter().cloned()) {
+    for (k, v) in rows
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .chain(r.extra.iter().cloned())
+    {
         let _ = writeln!(out, "{k:<18} {v}");
     }
     0

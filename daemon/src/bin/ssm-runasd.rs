@@ -128,7 +128,8 @@ async fn run(config_path: PathBuf, config: Config) -> Result<(), String> {
     let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
 
-    let listener = server::bind(&socket).map_err(|e| format!("cannot listen on {}: {e}", socket.display()))?;
+    let listener =
+        server::bind(&socket).map_err(|e| format!("cannot listen on {}: {e}", socket.display()))?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let serving = tokio::spawn(server::serve(
         listener,
@@ -181,7 +182,10 @@ async fn run(config_path: PathBuf, config: Config) -> Result<(), String> {
     pruner.abort();
     let grace = service.active().config.resolver.deadline + client_timeout;
     if tokio::time::timeout(grace, serving).await.is_err() {
-        tracing::warn!("requests still in flight after {} s; exiting anyway", grace.as_secs());
+        tracing::warn!(
+            "requests still in flight after {} s; exiting anyway",
+            grace.as_secs()
+        );
     }
     let _ = std::fs::remove_file(&socket);
     Ok(())
@@ -212,7 +216,8 @@ async fn reload(service: &Service, path: &std::path::Path, instance_id: &str) {
     let new = loaded.config;
     // Keep the SDK client (and its owner cache) when nothing it depends on changed.
     let same_api = old.lookup.is_some()
-        && service::api_settings(&new, instance_id) == service::api_settings(&old.config, instance_id)
+        && service::api_settings(&new, instance_id)
+            == service::api_settings(&old.config, instance_id)
         && new.resolver.source == old.config.resolver.source;
     let active = if same_api {
         match nix::unistd::User::from_name(&new.landing_user) {
@@ -222,11 +227,17 @@ async fn reload(service: &Service, path: &std::path::Path, instance_id: &str) {
                 auditor: if new.audit == old.config.audit {
                     Arc::clone(&old.auditor)
                 } else {
-                    Arc::new(ssm_runas::audit::Auditor::new(new.audit.journald, new.audit.file.clone()))
+                    Arc::new(ssm_runas::audit::Auditor::new(
+                        new.audit.journald,
+                        new.audit.file.clone(),
+                    ))
                 },
                 config: Arc::new(new),
             }),
-            _ => Err(format!("landing user `{}` does not exist or is root", new.landing_user)),
+            _ => Err(format!(
+                "landing user `{}` does not exist or is root",
+                new.landing_user
+            )),
         }
     } else {
         service::activate(new, instance_id).await
@@ -278,13 +289,16 @@ async fn check_aws(service: Arc<Service>) {
             None
         }
     };
-    service.set_health(AwsHealth { identity, describe_sessions_allowed: allowed });
+    service.set_health(AwsHealth {
+        identity,
+        describe_sessions_allowed: allowed,
+    });
 }
 
 fn notify(state: &[libsystemd::daemon::NotifyState]) {
-    if std::env::var_os("NOTIFY_SOCKET").is_some() {
-        if let Err(e) = libsystemd::daemon::notify(false, state) {
-            tracing::warn!("sd_notify failed: {e}");
-        }
+    if std::env::var_os("NOTIFY_SOCKET").is_some()
+        && let Err(e) = libsystemd::daemon::notify(false, state)
+    {
+        tracing::warn!("sd_notify failed: {e}");
     }
 }

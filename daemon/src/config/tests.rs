@@ -30,16 +30,29 @@ fn minimal_config_gets_documented_defaults() {
     let c = &l.config;
     assert_eq!(c.landing_user, "ssm-landing");
     assert_eq!(c.resolver.source, Source::Api);
-    assert_eq!(c.resolver.allowed_documents, vec!["SSM-SessionManagerRunShell"]);
+    assert_eq!(
+        c.resolver.allowed_documents,
+        vec!["SSM-SessionManagerRunShell"]
+    );
     assert_eq!(
         c.resolver.worker_paths,
-        vec!["/usr/bin/ssm-session-worker", "/snap/amazon-ssm-agent/*/ssm-session-worker"]
+        vec![
+            "/usr/bin/ssm-session-worker",
+            "/snap/amazon-ssm-agent/*/ssm-session-worker"
+        ]
     );
     assert_eq!(c.resolver.deadline, Duration::from_secs(10));
-    assert_eq!(c.daemon.socket, PathBuf::from("/run/ssm-runas/ssm-runasd.sock"));
+    assert_eq!(
+        c.daemon.socket,
+        PathBuf::from("/run/ssm-runas/ssm-runasd.sock")
+    );
     assert!(c.audit.journald);
     assert!(c.rules.is_empty());
-    assert!(l.warnings.iter().any(|w| w.message.contains("every session will be denied")));
+    assert!(
+        l.warnings
+            .iter()
+            .any(|w| w.message.contains("every session will be denied"))
+    );
 }
 
 #[test]
@@ -93,7 +106,10 @@ deny = "CI roles may not open shells"
     assert_eq!(c.aws.attempt_timeout, Duration::from_millis(2500));
     assert_eq!(c.resolver.source, Source::AgentStateThenApi);
     assert_eq!(c.daemon.max_connections, 10);
-    assert_eq!(c.audit.file, Some(PathBuf::from("/var/log/ssm-runas/audit.jsonl")));
+    assert_eq!(
+        c.audit.file,
+        Some(PathBuf::from("/var/log/ssm-runas/audit.jsonl"))
+    );
     assert_eq!(c.rules.len(), 3);
     assert_eq!((c.rules[0].number, c.rules[0].line), (1, 28));
     assert_eq!((c.rules[1].number, c.rules[1].line), (2, 32));
@@ -108,7 +124,9 @@ deny = "CI roles may not open shells"
     );
     assert_eq!(
         c.rules[2].outcome,
-        Outcome::Deny { message: "CI roles may not open shells".into() }
+        Outcome::Deny {
+            message: "CI roles may not open shells".into()
+        }
     );
     assert!(l.warnings.is_empty(), "{:?}", l.warnings);
 }
@@ -116,17 +134,39 @@ deny = "CI roles may not open shells"
 #[test]
 fn structural_errors_have_line_and_column() {
     let cases: &[(&str, &str)] = &[
-        ("landing_user = \"x\"\nbogus = 1\n", "c.toml:2:1: unknown field `bogus`"),
-        ("landing_user = \"x\"\n[[rule]]\n  bogus = 1\n", "c.toml:3:3: unknown field `bogus`"),
-        ("landing_user = 3\n", "c.toml:1:16: invalid type: integer `3`, expected a string"),
-        ("[aws]\nregion = \"eu-west-1\"\n", "c.toml:1:1: missing field `landing_user`"),
-        ("landing_user = \"x\"\n[resolver]\nworker_paths = \"/usr/bin/x\"\n", "c.toml:3:16: invalid type: string"),
-        ("landing_user = \"x\"\n[[rule]]\naccount = [\"1\"\n", "c.toml:3:"),
+        (
+            "landing_user = \"x\"\nbogus = 1\n",
+            "c.toml:2:1: unknown field `bogus`",
+        ),
+        (
+            "landing_user = \"x\"\n[[rule]]\n  bogus = 1\n",
+            "c.toml:3:3: unknown field `bogus`",
+        ),
+        (
+            "landing_user = 3\n",
+            "c.toml:1:16: invalid type: integer `3`, expected a string",
+        ),
+        (
+            "[aws]\nregion = \"eu-west-1\"\n",
+            "c.toml:1:1: missing field `landing_user`",
+        ),
+        (
+            "landing_user = \"x\"\n[resolver]\nworker_paths = \"/usr/bin/x\"\n",
+            "c.toml:3:16: invalid type: string",
+        ),
+        (
+            "landing_user = \"x\"\n[[rule]]\naccount = [\"1\"\n",
+            "c.toml:3:",
+        ),
     ];
     for (text, want) in cases {
         let errs = errors(text);
         assert_eq!(errs.len(), 1, "{errs:?}");
-        assert!(errs[0].starts_with(want), "got {:?}, want prefix {want:?}", errs[0]);
+        assert!(
+            errs[0].starts_with(want),
+            "got {:?}, want prefix {want:?}",
+            errs[0]
+        );
     }
 }
 
@@ -181,35 +221,55 @@ linux_user = "toor"
 #[test]
 fn templates_are_checked() {
     let ok = parse_ok("landing_user = \"l\"\n[[rule]]\nlinux_user = \"ro-{user}\"\n");
-    assert!(matches!(&ok.config.rules[0].outcome, Outcome::Map { linux_user: LinuxUser::Template(t), .. } if t == "ro-{user}"));
+    assert!(
+        matches!(&ok.config.rules[0].outcome, Outcome::Map { linux_user: LinuxUser::Template(t), .. } if t == "ro-{user}")
+    );
     for bad in ["{name}", "{user}{user}", "RO-{user}", "{user}!", "{ user }"] {
         let text = format!("landing_user = \"l\"\n[[rule]]\nlinux_user = \"{bad}\"\n");
         let errs = errors(&text);
-        assert!(errs[0].starts_with("c.toml:3:14: rule 1: linux_user"), "{bad}: {errs:?}");
+        assert!(
+            errs[0].starts_with("c.toml:3:14: rule 1: linux_user"),
+            "{bad}: {errs:?}"
+        );
     }
 }
 
 #[test]
 fn landing_user_must_not_be_root_and_must_be_a_name() {
-    assert!(errors("landing_user = \"root\"\n")[0].starts_with("c.toml:1:16: landing_user must not be root"));
-    assert!(errors("landing_user = \"toor\"\n")[0].starts_with("c.toml:1:16: landing_user must not be root"));
+    assert!(
+        errors("landing_user = \"root\"\n")[0]
+            .starts_with("c.toml:1:16: landing_user must not be root")
+    );
+    assert!(
+        errors("landing_user = \"toor\"\n")[0]
+            .starts_with("c.toml:1:16: landing_user must not be root")
+    );
     assert!(errors("landing_user = \"A B\"\n")[0].contains("is not a valid Linux user name"));
 }
 
 #[test]
 fn deny_rules_take_no_groups_and_one_line() {
     let errs = errors("landing_user = \"l\"\n[[rule]]\ndeny = \"no\"\ngroups = [\"adm\"]\n");
-    assert!(errs[0].contains("make no sense on a `deny` rule"), "{errs:?}");
+    assert!(
+        errs[0].contains("make no sense on a `deny` rule"),
+        "{errs:?}"
+    );
     let errs = errors("landing_user = \"l\"\n[[rule]]\ndeny = \"a\\nb\"\n");
     assert!(errs[0].contains("one line"), "{errs:?}");
     let errs = errors("landing_user = \"l\"\n[[rule]]\ndeny = \"x\"\nlinux_user = \"u\"\n");
-    assert!(errs[0].contains("either `linux_user` or `deny`"), "{errs:?}");
+    assert!(
+        errs[0].contains("either `linux_user` or `deny`"),
+        "{errs:?}"
+    );
 }
 
 #[test]
 fn deadline_must_stay_below_the_pam_timeout() {
     let errs = errors("landing_user = \"l\"\n[resolver]\ndeadline_secs = 20\n");
-    assert!(errs[0].starts_with("c.toml:3:17: deadline_secs must be shorter"), "{errs:?}");
+    assert!(
+        errs[0].starts_with("c.toml:3:17: deadline_secs must be shorter"),
+        "{errs:?}"
+    );
 }
 
 #[test]
@@ -259,7 +319,9 @@ linux_user = "bob"
 
 #[test]
 fn permission_set_with_wrong_kind_is_refused() {
-    let errs = errors("landing_user = \"l\"\n[[rule]]\npermission_set = \"A\"\nkind = \"iam-user\"\nlinux_user = \"u\"\n");
+    let errs = errors(
+        "landing_user = \"l\"\n[[rule]]\npermission_set = \"A\"\nkind = \"iam-user\"\nlinux_user = \"u\"\n",
+    );
     assert!(errs[0].contains("only matches kind `idc`"), "{errs:?}");
 }
 
@@ -267,6 +329,7 @@ fn permission_set_with_wrong_kind_is_refused() {
 fn columns_count_characters_not_bytes() {
     let errs = errors("landing_user = \"l\" # é\n[[rule]]\nlinux_user = \"u\"\nx = \"é\"\n");
     assert!(errs[0].starts_with("c.toml:4:1:"), "{errs:?}");
-    let errs = errors("landing_user = \"l\"\n[[rule]]\ndeny = \"é\"\nprincipal = \"é\"\nkind = \"bad\"\n");
+    let errs =
+        errors("landing_user = \"l\"\n[[rule]]\ndeny = \"é\"\nprincipal = \"é\"\nkind = \"bad\"\n");
     assert!(errs[0].starts_with("c.toml:5:8:"), "{errs:?}");
 }

@@ -11,7 +11,9 @@ fn uid_of(name: &str) -> Option<u32> {
 
 fn idc(account: &str, ps: &str, name: &str) -> Principal {
     Principal {
-        arn: format!("arn:aws:sts::{account}:assumed-role/AWSReservedSSO_{ps}_0123456789abcdef/{name}"),
+        arn: format!(
+            "arn:aws:sts::{account}:assumed-role/AWSReservedSSO_{ps}_0123456789abcdef/{name}"
+        ),
         partition: "aws".into(),
         account: account.into(),
         kind: Kind::Idc,
@@ -104,7 +106,9 @@ fn one_person_two_permission_sets_two_accounts() {
     let b = verdict(&idc("111122223333", "Admin", "alice@example.com"));
     assert_eq!(allow(&a), (2, "readonly"));
     assert_eq!(allow(&b), (3, "alice"));
-    assert!(matches!(b, Verdict::Allow { ref groups, create: true, line: 12, .. } if groups == &["adm", "sudo"]));
+    assert!(
+        matches!(b, Verdict::Allow { ref groups, create: true, line: 12, .. } if groups == &["adm", "sudo"])
+    );
 }
 
 #[test]
@@ -139,21 +143,37 @@ fn unmatched_owner_is_denied_by_default() {
 
 #[test]
 fn role_globs_and_kinds() {
-    assert_eq!(allow(&verdict(&role("111122223333", "ci-deployer", "gh-123"))), (5, "ci"));
+    assert_eq!(
+        allow(&verdict(&role("111122223333", "ci-deployer", "gh-123"))),
+        (5, "ci")
+    );
     // An IdC role never matches `kind = "assumed-role"`.
-    assert!(matches!(verdict(&role("111122223333", "deployer", "x")), Verdict::Deny { rule: None, .. }));
+    assert!(matches!(
+        verdict(&role("111122223333", "deployer", "x")),
+        Verdict::Deny { rule: None, .. }
+    ));
 }
 
 #[test]
 fn a_mapped_account_that_is_uid_0_is_denied_at_decision_time() {
     let v = verdict(&iam_user("111122223333", "bob"));
-    assert!(matches!(v, Verdict::Deny { rule: Some((6, _)), ref reason } if reason.contains("root")), "{v:?}");
+    assert!(
+        matches!(v, Verdict::Deny { rule: Some((6, _)), ref reason } if reason.contains("root")),
+        "{v:?}"
+    );
 }
 
 #[test]
 fn unusable_names_are_denied_not_truncated() {
-    let v = verdict(&idc("111122223333", "Admin", &format!("{}@example.com", "a".repeat(40))));
-    assert!(matches!(v, Verdict::Deny { rule: Some((3, _)), ref reason } if reason.contains("longer than 32")), "{v:?}");
+    let v = verdict(&idc(
+        "111122223333",
+        "Admin",
+        &format!("{}@example.com", "a".repeat(40)),
+    ));
+    assert!(
+        matches!(v, Verdict::Deny { rule: Some((3, _)), ref reason } if reason.contains("longer than 32")),
+        "{v:?}"
+    );
     let v = verdict(&idc("111122223333", "Admin", "9lives@example.com"));
     assert!(matches!(v, Verdict::Deny { .. }), "{v:?}");
 }
@@ -171,4 +191,27 @@ fn template_never_yields_root_or_landing() {
         let v = decide_with(&cfg, &role("111122223333", "r", name), &uid_of);
         assert!(matches!(v, Verdict::Deny { .. }), "{name}: {v:?}");
     }
+}
+
+#[test]
+fn non_session_principals_are_never_mapped() {
+    let cfg = parse_with(
+        Path::new("c.toml"),
+        "landing_user = \"l\"\n[[rule]]\nlinux_user = \"shared\"\n",
+        &|_| None,
+    )
+    .map(|l| l.config)
+    .unwrap_or_else(|e| panic!("{e}"));
+    let role_arn = crate::owner::parse("arn:aws:iam::111122223333:role/Admin")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(role_arn.kind, Kind::Other);
+    assert!(matches!(
+        decide_with(&cfg, &role_arn, &uid_of),
+        Verdict::Deny { rule: None, .. }
+    ));
+    // The catch-all maps real session principals.
+    assert!(matches!(
+        decide_with(&cfg, &iam_user("111122223333", "bob"), &uid_of),
+        Verdict::Allow { .. }
+    ));
 }

@@ -13,7 +13,9 @@ use ssm_runas_protocol::{Request, call};
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 3 {
-        eprintln!("usage: runas-probe SOCKET resolve|status|check USER|opened USER|closed USER|failed REASON|raw HEX");
+        eprintln!(
+            "usage: runas-probe SOCKET resolve|status|check USER|opened USER|closed USER|failed REASON|raw HEX"
+        );
         return ExitCode::from(2);
     }
     let socket = std::path::Path::new(&args[1]);
