@@ -249,6 +249,24 @@ expect_perms /home/ssm-landing "750 root ssm-landing"
 check "the unit is enabled (multi-user.target.wants)" \
     test -L /etc/systemd/system/multi-user.target.wants/ssm-runasd.service
 
+# The helper as installed: others cannot run it; the landing user can, and it
+# gets as far as the packaged PAM stack and module, which find no daemon (it is
+# never started here) and refuse with one line.
+if getent passwd nobody >/dev/null; then
+    nobody_err=$(runuser -u nobody -- /usr/libexec/ssm-runas/ssm-runas-login </dev/null 2>&1 >/dev/null || true)
+    case "$nobody_err" in
+        *"Permission denied"*) ok ;;
+        *) bad "others must not be able to run the helper; as nobody it said: $nobody_err" ;;
+    esac
+fi
+helper_rc=0
+helper_err=$(runuser -u ssm-landing -- /usr/libexec/ssm-runas/ssm-runas-login </dev/null 2>&1 >/dev/null) || helper_rc=$?
+check "the landing user's helper run fails without a daemon (exit $helper_rc)" test "$helper_rc" -ne 0
+case "$helper_err" in
+    *"ssm-runas: the ssm-runas daemon is not running"*) ok ;;
+    *) bad "the helper, run by ssm-landing, should reach pam_ssm_runas and report the missing daemon; it said: $helper_err" ;;
+esac
+
 # The shipped configuration is valid, for the installed CLI.
 check "ssm-runas check-config accepts the shipped configuration" \
     sh -c '/usr/bin/ssm-runas check-config >/dev/null'
