@@ -27,7 +27,7 @@ why not). Every decision is an audit record in journald.\n\n\
 It runs in the foreground; under systemd it is the ssm-runasd.service (Type=notify). \
 SIGHUP reloads the configuration (an invalid one is refused and the old stays in force); \
 SIGTERM finishes requests in flight and exits.",
-    after_help = "Example:\n  ssm-runasd --config /etc/ssm-runas/config.toml\n\nSee also: ssm-runas(8), ssm-runas.conf(5)."
+    after_help = "Example:\n  ssm-runasd --config /etc/ssm-runas/config.toml\n\nSee also: ssm-runas(1), ssm-runas.toml(5)."
 )]
 struct Args {
     /// Configuration file.
