@@ -710,3 +710,39 @@ fn instance_id_comes_from_instance_metadata_when_not_configured() {
     .expect("no start without an instance id");
     assert!(err.to_string().contains("set [aws] instance_id"), "{err}");
 }
+
+#[test]
+fn sigterm_finishes_requests_in_flight() {
+    if skip_unless_root("sigterm_finishes_requests_in_flight") {
+        return;
+    }
+    let w = World::new();
+    let mut d = start(&w, "");
+    w.add_session("alice-0a1b2c3d4e5f60718", "ReadOnly", "alice");
+    w.fake.set_latency(Duration::from_millis(800));
+    let asking = std::thread::scope(|s| {
+        let h = s.spawn(|| {
+            w.in_session(
+                &w.worker,
+                "alice-0a1b2c3d4e5f60718",
+                w.landing.uid,
+                w.landing.gid,
+                &["resolve"],
+            )
+        });
+        // Let the request reach the daemon and wait on AWS, then stop the daemon.
+        let end = Instant::now() + Duration::from_secs(5);
+        while w.fake.calls() == 0 && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        d.signal(Signal::SIGTERM);
+        h.join().expect("client")
+    });
+    assert_eq!(asking["answer"], "allow", "{asking}\n{}", d.log());
+    let log = d.stop_and_log();
+    assert!(
+        log.contains("stopping: finishing requests in flight"),
+        "{log}"
+    );
+    assert!(!w.socket().exists());
+}
