@@ -50,7 +50,7 @@ const CACHE_MAX: usize = 4096;
 const SESSION_ID_MAX: usize = 96;
 
 /// How to reach SSM and what to accept.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ApiSettings {
     /// `None`: the SDK's default region chain (environment, profile, IMDS).
     pub region: Option<String>,

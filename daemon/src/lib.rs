@@ -24,9 +24,7 @@ pub mod guard;
 pub mod owner;
 pub mod peer;
 pub mod rules;
-#[cfg(feature = "wip")]
 pub mod server;
-#[cfg(feature = "wip")]
 pub mod service;
 pub mod session_id;
 pub mod username;

@@ -161,13 +161,15 @@ impl Service {
 
     fn status(&self, fd: BorrowedFd<'_>) -> Response {
         // Only root (the admin CLI) may read the daemon's state.
-        match crate::peer::peer_cred(fd) {
-            Ok(c) if c.uid == 0 => {}
-            _ => {
-                return Response::Error {
-                    reason: "status is for root only".into(),
-                };
-            }
+        // SO_PEERCRED holds the effective uid, which is 0 for the setuid helper too:
+        // the real uid must be root as well.
+        let is_root = crate::peer::peer_cred(fd).is_ok_and(|c| {
+            c.uid == 0 && crate::peer::uids(&self.proc_root, c.pid).is_ok_and(|(real, _)| real == 0)
+        });
+        if !is_root {
+            return Response::Error {
+                reason: "status is for root only".into(),
+            };
         }
         let a = self.active();
         let health = self.health.lock().map(|h| h.clone()).unwrap_or_default();
@@ -205,7 +207,7 @@ impl Service {
     ) -> Response {
         let a = self.active();
         let mut rec = AuditRecord {
-            decision: Some(decision),
+            decision,
             reason: reason.to_string(),
             linux_user: user.map(|u| sanitize(&u)),
             ..AuditRecord::default()
@@ -227,7 +229,7 @@ impl Service {
     async fn resolve_and_decide(&self, fd: BorrowedFd<'_>, check: Option<String>) -> Response {
         let a = self.active();
         let mut rec = AuditRecord {
-            decision: Some(Decision::Deny),
+            decision: Decision::Deny,
             ..AuditRecord::default()
         };
         if let Ok(c) = crate::peer::peer_cred(fd) {
@@ -284,11 +286,11 @@ impl Service {
             }
             Err(e) => return self.deny(&a, rec, format!("cannot look up `{user}`: {e}"), true),
         }
-        if let Some(asked) = check {
-            if asked != user {
-                let reason = format!("this session maps to `{user}`, not `{}`", sanitize(&asked));
-                return self.deny(&a, rec, reason, false);
-            }
+        if let Some(asked) = &check
+            && *asked != user
+        {
+            let reason = format!("this session maps to `{user}`, not `{}`", sanitize(asked));
+            return self.deny(&a, rec, reason, false);
         }
         // The peer may have exited (and its pid been reused) while we waited on AWS.
         if !ancestry::worker_alive(&self.proc_root, &resolved.ident.worker)
@@ -302,10 +304,14 @@ impl Service {
                 false,
             );
         }
-        rec.decision = Some(Decision::Allow);
-        rec.reason = rule.clone();
-        self.counters.allowed.fetch_add(1, Ordering::Relaxed);
-        a.auditor.record(&rec);
+        // One allow record per switch: the account step's re-check (Check) that
+        // confirms the same answer is not a new decision.
+        if check.is_none() {
+            rec.decision = Decision::Allow;
+            rec.reason = format!("{rule} of {}", a.config.path.display());
+            self.counters.allowed.fetch_add(1, Ordering::Relaxed);
+            a.auditor.record(&rec);
+        }
         Response::Allow(Allow {
             user,
             groups,
@@ -318,7 +324,7 @@ impl Service {
     fn deny(&self, a: &Active, mut rec: AuditRecord, reason: String, is_error: bool) -> Response {
         rec.reason = reason.clone();
         if is_error {
-            rec.decision = Some(Decision::Error);
+            rec.decision = Decision::Error;
             self.counters.errors.fetch_add(1, Ordering::Relaxed);
         } else {
             self.counters.denied.fetch_add(1, Ordering::Relaxed);
@@ -340,16 +346,16 @@ impl Service {
             .map_err(|e| (e.to_string(), false, None))?;
         let sid = ident.worker.session_id.clone();
         let fail = |reason: String, is_error: bool| (reason, is_error, Some(sid.clone()));
-        if let Some(iid) = &ident.worker.instance_id {
-            if *iid != self.instance_id {
-                return Err(fail(
-                    format!(
-                        "session {sid} belongs to instance {iid}, not {}",
-                        self.instance_id
-                    ),
-                    false,
-                ));
-            }
+        if let Some(iid) = &ident.worker.instance_id
+            && *iid != self.instance_id
+        {
+            return Err(fail(
+                format!(
+                    "session {sid} belongs to instance {iid}, not {}",
+                    self.instance_id
+                ),
+                false,
+            ));
         }
         let cfg = &a.config;
         let from_state =
@@ -398,12 +404,12 @@ impl Service {
     }
 
     fn state_owner(&self, cfg: &Config, s: agent_state::AgentSession) -> Result<String, String> {
-        if let Some(doc) = &s.document_name {
-            if !cfg.resolver.allowed_documents.iter().any(|d| d == doc) {
-                return Err(format!(
-                    "sessions started with document {doc} may not switch accounts"
-                ));
-            }
+        if let Some(doc) = &s.document_name
+            && !cfg.resolver.allowed_documents.iter().any(|d| d == doc)
+        {
+            return Err(format!(
+                "sessions started with document {doc} may not switch accounts"
+            ));
         }
         Ok(s.owner)
     }

@@ -232,7 +232,7 @@ pub fn check_len(prefix: [u8; 4]) -> Result<usize, FrameError> {
 }
 
 /// Parses a frame's payload (without the length prefix) and checks its version.
-pub fn decode<T: for<'de> Deserialize<'de>>(payload: &[u8]) -> Result<T, FrameError> {
+pub fn decode<T: Serialize + for<'de> Deserialize<'de>>(payload: &[u8]) -> Result<T, FrameError> {
     // Look at the version first so that a newer peer gets a version error rather
     // than a confusing "unknown variant".
     #[derive(Deserialize)]
@@ -244,8 +244,18 @@ pub fn decode<T: for<'de> Deserialize<'de>>(payload: &[u8]) -> Result<T, FrameEr
     if version.v != PROTOCOL_VERSION {
         return Err(FrameError::Version(version.v));
     }
-    let env: Envelope<T> =
+    let raw: serde_json::Value =
         serde_json::from_slice(payload).map_err(|e| FrameError::Malformed(e.to_string()))?;
+    let env: Envelope<T> =
+        serde_json::from_value(raw.clone()).map_err(|e| FrameError::Malformed(e.to_string()))?;
+    // serde ignores extra fields of unit variants in tagged enums; a strict peer
+    // sends exactly what the types describe, so anything else is malformed.
+    let again = serde_json::to_value(&env).map_err(|e| FrameError::Malformed(e.to_string()))?;
+    if again != raw {
+        return Err(FrameError::Malformed(
+            "unexpected fields in the message".into(),
+        ));
+    }
     Ok(env.body)
 }
 
@@ -258,7 +268,9 @@ pub fn write_frame<W: Write, T: Serialize>(w: &mut W, body: &T) -> Result<(), Fr
 }
 
 /// Reads one frame from a blocking reader.
-pub fn read_frame<R: Read, T: for<'de> Deserialize<'de>>(r: &mut R) -> Result<T, FrameError> {
+pub fn read_frame<R: Read, T: Serialize + for<'de> Deserialize<'de>>(
+    r: &mut R,
+) -> Result<T, FrameError> {
     let mut prefix = [0u8; 4];
     r.read_exact(&mut prefix)?;
     let len = check_len(prefix)?;

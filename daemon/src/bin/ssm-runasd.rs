@@ -27,7 +27,7 @@ why not). Every decision is an audit record in journald.\n\n\
 It runs in the foreground; under systemd it is the ssm-runasd.service (Type=notify). \
 SIGHUP reloads the configuration (an invalid one is refused and the old stays in force); \
 SIGTERM finishes requests in flight and exits.",
-    after_help = "Example:\n  ssm-runasd --config /etc/ssm-runas/config.toml\n\nSee also: ssm-runas(8), ssm-runas.conf(5)."
+    after_help = "Example:\n  ssm-runasd --config /etc/ssm-runas/config.toml\n\nSee also: ssm-runas(1), ssm-runas.toml(5)."
 )]
 struct Args {
     /// Configuration file.
@@ -296,9 +296,9 @@ async fn check_aws(service: Arc<Service>) {
 }
 
 fn notify(state: &[libsystemd::daemon::NotifyState]) {
-    if std::env::var_os("NOTIFY_SOCKET").is_some() {
-        if let Err(e) = libsystemd::daemon::notify(false, state) {
-            tracing::warn!("sd_notify failed: {e}");
-        }
+    if std::env::var_os("NOTIFY_SOCKET").is_some()
+        && let Err(e) = libsystemd::daemon::notify(false, state)
+    {
+        tracing::warn!("sd_notify failed: {e}");
     }
 }

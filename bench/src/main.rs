@@ -1,0 +1,2 @@
+//! ssm-runas-bench (skeleton; filled in by its own change).
+fn main() {}
