@@ -66,6 +66,8 @@ pub struct Service {
     /// Sessions whose owners are cached, with their worker (pid, start time), so the
     /// cache can be pruned when the worker is gone.
     workers: Mutex<HashMap<String, (i32, u64)>>,
+    /// The landing guard, once started (for `status`).
+    pub guard: std::sync::OnceLock<crate::guard::GuardHandle>,
 }
 
 /// What a resolved request learnt, for the answer and the audit record.
@@ -86,6 +88,7 @@ impl Service {
             started: Instant::now(),
             health: Mutex::new(AwsHealth::default()),
             workers: Mutex::new(HashMap::new()),
+            guard: std::sync::OnceLock::new(),
         }
     }
 
@@ -138,6 +141,29 @@ impl Service {
             }
         }
         gone.len()
+    }
+
+    /// Starts resolving a new session's owner as soon as its worker appears (the
+    /// landing guard sees it), so the helper's request usually finds it cached. Only
+    /// successes are cached, and the helper's request joins a lookup in flight.
+    pub async fn prefetch(&self, w: &crate::ancestry::Worker) {
+        if w.instance_id
+            .as_deref()
+            .is_some_and(|i| i != self.instance_id)
+        {
+            return;
+        }
+        let a = self.active();
+        if a.config.resolver.source != Source::Api {
+            return;
+        }
+        let Some(lookup) = &a.lookup else { return };
+        if let Ok(mut m) = self.workers.lock() {
+            m.insert(w.session_id.clone(), (w.pid, w.starttime));
+        }
+        if let Err(e) = lookup.lookup(&w.session_id).await {
+            tracing::debug!("prefetch of session {}: {e}", w.session_id);
+        }
     }
 
     /// Answers one request from the peer on `fd`.
@@ -193,7 +219,16 @@ impl Service {
             api_calls,
             last_aws_error,
             uptime_secs: self.started.elapsed().as_secs(),
-            extra: Vec::new(),
+            extra: match self.guard.get() {
+                Some(g) => vec![
+                    (
+                        "landing guard".to_string(),
+                        format!("{} ({})", g.mode().as_str(), g.describe()),
+                    ),
+                    ("guard kills".to_string(), g.kills().to_string()),
+                ],
+                None => vec![("landing guard".to_string(), "not started".to_string())],
+            },
         }))
     }
 

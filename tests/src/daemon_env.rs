@@ -139,6 +139,12 @@ client_timeout_secs = 2
 journald = false
 file = "{dir}/audit.jsonl"
 
+# Tests of the daemon alone run clients outside sessions on purpose: the guard
+# only records them. The guard's own tests switch it to enforce.
+[guard]
+mode = "audit"
+helper_path = "{dir}/libexec/ssm-runas-login"
+
 [[rule]]
 principal = "mallory"
 deny = "Your access is suspended"
@@ -440,5 +446,82 @@ impl Daemon {
 impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.stop_and_log();
+    }
+}
+
+/// The switch installed around a [`World`]: the setuid helper at the config's
+/// `helper_path`, the pty-faithful fake worker at a second allowed worker path,
+/// and `/etc/pam.d/ssm-runas` — the packaged Debian file with the built module by
+/// absolute path and the world's socket (restored on drop).
+pub struct Switch {
+    /// The installed helper.
+    pub helper: PathBuf,
+    /// The fake worker copy.
+    pub pty_worker: PathBuf,
+    _pam: crate::harness::PamServiceFile,
+}
+
+impl Switch {
+    /// Installs the helper, the pty worker and the PAM service.
+    pub fn install(w: &World) -> Switch {
+        let helper = w.dir.path().join("libexec/ssm-runas-login");
+        install(
+            &built("ssm-runas-login"),
+            &helper,
+            0o4750,
+            Some(w.landing.gid),
+        );
+        let pty_worker = w.dir.path().join("pty-agent/ssm-session-worker");
+        install(&built("fake-worker"), &pty_worker, 0o755, None);
+        let packaged = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/pam.d/ssm-runas.debian"),
+        )
+        .expect("packaged PAM service file");
+        let service = packaged.replace(
+            "pam_ssm_runas.so",
+            &format!(
+                "{} socket={}",
+                built("libpam_ssm_runas.so").display(),
+                w.socket().display()
+            ),
+        );
+        let pam = crate::harness::PamServiceFile::install("ssm-runas", &service)
+            .expect("install /etc/pam.d/ssm-runas");
+        Switch {
+            helper,
+            pty_worker,
+            _pam: pam,
+        }
+    }
+
+    /// The Session Manager shell profile line.
+    pub fn profile(&self) -> String {
+        format!("exec {}", self.helper.display())
+    }
+
+    /// The world's config with the pty worker allowed too, and the guard in `mode`.
+    pub fn config(&self, w: &World, guard_mode: &str, extra: &str) -> String {
+        w.config(extra)
+            .replace("mode = \"audit\"", &format!("mode = \"{guard_mode}\""))
+            .replace(
+                &format!("worker_paths = [\"{}\"]", w.worker.display()),
+                &format!(
+                    "worker_paths = [\"{}\", \"{}\"]",
+                    w.worker.display(),
+                    self.pty_worker.display()
+                ),
+            )
+    }
+
+    /// A session as the agent starts it, typing the profile line.
+    pub fn session(&self, w: &World, sid: &str) -> crate::harness::PtySession {
+        crate::harness::PtySession::spawn(
+            &self.pty_worker,
+            sid,
+            &w.landing.name,
+            Some(&self.profile()),
+            None,
+        )
+        .expect("fake worker")
     }
 }

@@ -231,8 +231,16 @@ fn spoofed_and_out_of_session_callers_are_refused() {
         serde_json::json!({"answer": "error", "reason": "status is for root only"})
     );
 
-    // None of these reached AWS.
-    assert_eq!(w.fake.calls(), 0);
+    // None of the refused callers made the daemon ask AWS; only the guard's prefetch
+    // of the one real worker (started for the wrong-user and status cases) did.
+    let asked: Vec<String> = w
+        .fake
+        .requests()
+        .iter()
+        .filter_map(|r| r["Filters"][0]["value"].as_str().map(str::to_string))
+        .collect();
+    assert!(asked.iter().all(|v| v == sid), "{asked:?}");
+    assert!(w.fake.calls() <= 1, "{}", w.fake.calls());
     // Each is in the audit trail.
     let denials = w
         .audit()

@@ -7,77 +7,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use ssm_runas_tests::daemon_env::{Daemon, World, built, install, skip_unless_root};
+use ssm_runas_tests::daemon_env::{Daemon, Switch, World, install, skip_unless_root};
 use ssm_runas_tests::fake_ssm::Fault;
-use ssm_runas_tests::harness::{PamServiceFile, PtySession, processes_of};
+use ssm_runas_tests::harness::{PtySession, processes_of};
 
-/// The helper, PAM service and pty worker around a [`World`].
-struct Switch {
-    helper: PathBuf,
-    pty_worker: PathBuf,
-    _pam: PamServiceFile,
-}
-
-fn module() -> PathBuf {
-    built("libpam_ssm_runas.so")
-}
-
-impl Switch {
-    fn new(w: &World) -> Switch {
-        let helper = w.dir.path().join("libexec/ssm-runas-login");
-        install(
-            &built("ssm-runas-login"),
-            &helper,
-            0o4750,
-            Some(w.landing.gid),
-        );
-        let pty_worker = w.dir.path().join("pty-agent/ssm-session-worker");
-        install(&built("fake-worker"), &pty_worker, 0o755, None);
-        // The packaged Debian service file, with our module by absolute path and
-        // the test daemon's socket.
-        let packaged = std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/pam.d/ssm-runas.debian"),
-        )
-        .expect("packaged PAM service file");
-        let service = packaged.replace(
-            "pam_ssm_runas.so",
-            &format!("{} socket={}", module().display(), w.socket().display()),
-        );
-        let pam =
-            PamServiceFile::install("ssm-runas", &service).expect("install /etc/pam.d/ssm-runas");
-        Switch {
-            helper,
-            pty_worker,
-            _pam: pam,
-        }
-    }
-
-    fn profile(&self) -> String {
-        format!("exec {}", self.helper.display())
-    }
-
-    fn session(&self, w: &World, sid: &str) -> PtySession {
-        PtySession::spawn(
-            &self.pty_worker,
-            sid,
-            &w.landing.name,
-            Some(&self.profile()),
-            None,
-        )
-        .expect("fake worker")
-    }
-}
-
-fn world_config(w: &World) -> String {
-    let pty_worker = w.dir.path().join("pty-agent/ssm-session-worker");
-    w.config("").replace(
-        &format!("worker_paths = [\"{}\"]", w.worker.display()),
-        &format!(
-            "worker_paths = [\"{}\", \"{}\"]",
-            w.worker.display(),
-            pty_worker.display()
-        ),
-    )
+fn world_config(sw: &Switch, w: &World) -> String {
+    // The whole product: the landing guard enforces.
+    sw.config(w, "enforce", "")
 }
 
 /// Types `cmd` and waits for `marker` in the output; returns the output so far.
@@ -115,8 +51,8 @@ fn one_person_two_permission_sets_land_as_two_accounts() {
         return;
     }
     let w = World::new();
-    let d = Daemon::start(&w, &world_config(&w)).unwrap_or_else(|e| panic!("{e}"));
-    let sw = Switch::new(&w);
+    let sw = Switch::install(&w);
+    let d = Daemon::start(&w, &world_config(&sw, &w)).unwrap_or_else(|e| panic!("{e}"));
     for (sid, set, user) in [
         (
             "alice@example.com-0a1b2c3d4e5f60718",
@@ -178,8 +114,8 @@ fn a_denied_permission_set_prints_the_reason_and_ends_the_session() {
         return;
     }
     let w = World::new();
-    let d = Daemon::start(&w, &world_config(&w)).unwrap_or_else(|e| panic!("{e}"));
-    let sw = Switch::new(&w);
+    let sw = Switch::install(&w);
+    let d = Daemon::start(&w, &world_config(&sw, &w)).unwrap_or_else(|e| panic!("{e}"));
     w.add_session("mallory-0a1b2c3d4e5f60718", "Admin", "mallory");
     let mut s = sw.session(&w, "mallory-0a1b2c3d4e5f60718");
     let out = s
@@ -205,7 +141,7 @@ fn daemon_down_or_aws_failing_ends_the_session_with_a_clear_line() {
         return;
     }
     let w = World::new();
-    let sw = Switch::new(&w);
+    let sw = Switch::install(&w);
     // No daemon at all.
     let t0 = Instant::now();
     let mut s = sw.session(&w, "alice-0a1b2c3d4e5f60718");
@@ -229,7 +165,7 @@ fn daemon_down_or_aws_failing_ends_the_session_with_a_clear_line() {
     );
 
     // A daemon whose AWS answers only errors: a line within the deadline (3 s here).
-    let _d = Daemon::start(&w, &world_config(&w)).unwrap_or_else(|e| panic!("{e}"));
+    let _d = Daemon::start(&w, &world_config(&sw, &w)).unwrap_or_else(|e| panic!("{e}"));
     w.add_session("alice-0a1b2c3d4e5f60718", "ReadOnly", "alice");
     w.fake.fail_always(Some(Fault::Throttling));
     let t0 = Instant::now();
@@ -253,8 +189,8 @@ fn the_helper_outside_a_session_or_outside_the_landing_group_is_refused() {
         return;
     }
     let w = World::new();
-    let _d = Daemon::start(&w, &world_config(&w)).unwrap_or_else(|e| panic!("{e}"));
-    let sw = Switch::new(&w);
+    let sw = Switch::install(&w);
+    let _d = Daemon::start(&w, &world_config(&sw, &w)).unwrap_or_else(|e| panic!("{e}"));
     let as_user = |uid: u32, gid: u32| {
         Command::new("setpriv")
             .args([
@@ -298,8 +234,8 @@ fn keystrokes_typed_before_the_switch_never_run() {
         return;
     }
     let w = World::new();
-    let _d = Daemon::start(&w, &world_config(&w)).unwrap_or_else(|e| panic!("{e}"));
-    let sw = Switch::new(&w);
+    let sw = Switch::install(&w);
+    let _d = Daemon::start(&w, &world_config(&sw, &w)).unwrap_or_else(|e| panic!("{e}"));
     // Slow AWS, so the keystrokes certainly arrive while the helper is switching.
     w.fake.set_latency(Duration::from_millis(500));
     w.add_session("alice-0a1b2c3d4e5f60718", "ReadOnly", "alice");
@@ -328,8 +264,8 @@ fn pamtester_in_a_session_against_the_real_daemon() {
         return;
     };
     let w = World::new();
-    let _d = Daemon::start(&w, &world_config(&w)).unwrap_or_else(|e| panic!("{e}"));
-    let _sw = Switch::new(&w);
+    let sw = Switch::install(&w);
+    let _d = Daemon::start(&w, &world_config(&sw, &w)).unwrap_or_else(|e| panic!("{e}"));
     // pamtester, setuid root like the helper, run by the landing user in a session.
     let pt = w.dir.path().join("libexec/pamtester");
     install(&pamtester, &pt, 0o4755, Some(0));

@@ -112,7 +112,8 @@ fn demo() -> Result<(), String> {
         .replacen("[aws]\n", &format!("[aws]\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\ninstance_id = \"{INSTANCE}\"\n", fake.url()), 1)
         .replacen("[resolver]\n", &format!("[resolver]\nworker_paths = [\"{}\"]\ndeadline_secs = 5\n", worker.display()), 1)
         .replacen("[daemon]\n", &format!("[daemon]\nsocket = \"{}\"\n", socket.display()), 1)
-        .replacen("[audit]\n", &format!("[audit]\njournald = false\nfile = \"{}\"\n", audit.display()), 1);
+        .replacen("[audit]\n", &format!("[audit]\njournald = false\nfile = \"{}\"\n", audit.display()), 1)
+        .replacen("[guard]\n", &format!("[guard]\nhelper_path = \"{}\"\n", helper.display()), 1);
     let daemon = Daemon::spawn_in_dir(
         dir.path(),
         &config,
