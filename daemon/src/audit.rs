@@ -42,6 +42,10 @@ pub enum Decision {
     SessionClosed,
     /// The switch helper failed after an allow (the session ends).
     SwitchFailed,
+    /// The landing guard killed a landing-user process that should not exist, and its session.
+    GuardKill,
+    /// The landing guard found such a process and only recorded it (`[guard] mode = "audit"`).
+    GuardAudit,
 }
 
 impl Decision {
@@ -54,15 +58,17 @@ impl Decision {
             Decision::SessionOpened => "session-opened",
             Decision::SessionClosed => "session-closed",
             Decision::SwitchFailed => "switch-failed",
+            Decision::GuardKill => "guard-kill",
+            Decision::GuardAudit => "guard-audit",
         }
     }
 
     /// The syslog priority: 6 (info) for allow/opened/closed, 4 (warning) for deny,
-    /// 3 (err) for error and switch-failed.
+    /// guard-kill and guard-audit, 3 (err) for error and switch-failed.
     pub fn priority(self) -> u8 {
         match self {
             Decision::Allow | Decision::SessionOpened | Decision::SessionClosed => 6,
-            Decision::Deny => 4,
+            Decision::Deny | Decision::GuardKill | Decision::GuardAudit => 4,
             Decision::Error | Decision::SwitchFailed => 3,
         }
     }
@@ -407,6 +413,8 @@ mod tests {
             (Decision::SessionOpened, "session-opened", 6),
             (Decision::SessionClosed, "session-closed", 6),
             (Decision::SwitchFailed, "switch-failed", 3),
+            (Decision::GuardKill, "guard-kill", 4),
+            (Decision::GuardAudit, "guard-audit", 4),
         ];
         for (d, name, prio) in all {
             assert_eq!((d.as_str(), d.priority()), (name, prio));

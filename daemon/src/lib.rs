@@ -20,6 +20,7 @@ pub mod audit;
 pub mod aws_api;
 pub mod config;
 pub mod glob;
+pub mod guard;
 pub mod owner;
 pub mod peer;
 pub mod rules;

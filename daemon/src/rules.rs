@@ -81,6 +81,14 @@ pub fn decide(cfg: &Config, p: &Principal) -> Verdict {
 
 /// [`decide`] with an explicit user lookup (for tests).
 pub fn decide_with(cfg: &Config, p: &Principal, uid_of: &dyn Fn(&str) -> Option<u32>) -> Verdict {
+    // An IAM role or group ARN is not who starts a session: never map it, whatever
+    // a catch-all rule says.
+    if p.kind == Kind::Other {
+        return Verdict::Deny {
+            rule: None,
+            reason: format!("{} is not a session principal", p.arn),
+        };
+    }
     let Some(rule) = cfg.rules.iter().find(|r| matches(&r.when, p)) else {
         return Verdict::Deny {
             rule: None,

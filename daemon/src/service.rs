@@ -66,6 +66,8 @@ pub struct Service {
     /// Sessions whose owners are cached, with their worker (pid, start time), so the
     /// cache can be pruned when the worker is gone.
     workers: Mutex<HashMap<String, (i32, u64)>>,
+    /// The landing guard, once started (for `status`).
+    pub guard: std::sync::OnceLock<crate::guard::GuardHandle>,
 }
 
 /// What a resolved request learnt, for the answer and the audit record.
@@ -86,6 +88,7 @@ impl Service {
             started: Instant::now(),
             health: Mutex::new(AwsHealth::default()),
             workers: Mutex::new(HashMap::new()),
+            guard: std::sync::OnceLock::new(),
         }
     }
 
@@ -140,6 +143,29 @@ impl Service {
         gone.len()
     }
 
+    /// Starts resolving a new session's owner as soon as its worker appears (the
+    /// landing guard sees it), so the helper's request usually finds it cached. Only
+    /// successes are cached, and the helper's request joins a lookup in flight.
+    pub async fn prefetch(&self, w: &crate::ancestry::Worker) {
+        if w.instance_id
+            .as_deref()
+            .is_some_and(|i| i != self.instance_id)
+        {
+            return;
+        }
+        let a = self.active();
+        if a.config.resolver.source != Source::Api {
+            return;
+        }
+        let Some(lookup) = &a.lookup else { return };
+        if let Ok(mut m) = self.workers.lock() {
+            m.insert(w.session_id.clone(), (w.pid, w.starttime));
+        }
+        if let Err(e) = lookup.lookup(&w.session_id).await {
+            tracing::debug!("prefetch of session {}: {e}", w.session_id);
+        }
+    }
+
     /// Answers one request from the peer on `fd`.
     pub async fn handle(&self, fd: BorrowedFd<'_>, req: Request) -> Response {
         match req {
@@ -161,13 +187,15 @@ impl Service {
 
     fn status(&self, fd: BorrowedFd<'_>) -> Response {
         // Only root (the admin CLI) may read the daemon's state.
-        match crate::peer::peer_cred(fd) {
-            Ok(c) if c.uid == 0 => {}
-            _ => {
-                return Response::Error {
-                    reason: "status is for root only".into(),
-                };
-            }
+        // SO_PEERCRED holds the effective uid, which is 0 for the setuid helper too:
+        // the real uid must be root as well.
+        let is_root = crate::peer::peer_cred(fd).is_ok_and(|c| {
+            c.uid == 0 && crate::peer::uids(&self.proc_root, c.pid).is_ok_and(|(real, _)| real == 0)
+        });
+        if !is_root {
+            return Response::Error {
+                reason: "status is for root only".into(),
+            };
         }
         let a = self.active();
         let health = self.health.lock().map(|h| h.clone()).unwrap_or_default();
@@ -191,7 +219,16 @@ impl Service {
             api_calls,
             last_aws_error,
             uptime_secs: self.started.elapsed().as_secs(),
-            extra: Vec::new(),
+            extra: match self.guard.get() {
+                Some(g) => vec![
+                    (
+                        "landing guard".to_string(),
+                        format!("{} ({})", g.mode().as_str(), g.describe()),
+                    ),
+                    ("guard kills".to_string(), g.kills().to_string()),
+                ],
+                None => vec![("landing guard".to_string(), "not started".to_string())],
+            },
         }))
     }
 
@@ -284,10 +321,10 @@ impl Service {
             }
             Err(e) => return self.deny(&a, rec, format!("cannot look up `{user}`: {e}"), true),
         }
-        if let Some(asked) = check
-            && asked != user
+        if let Some(asked) = &check
+            && *asked != user
         {
-            let reason = format!("this session maps to `{user}`, not `{}`", sanitize(&asked));
+            let reason = format!("this session maps to `{user}`, not `{}`", sanitize(asked));
             return self.deny(&a, rec, reason, false);
         }
         // The peer may have exited (and its pid been reused) while we waited on AWS.
@@ -302,10 +339,14 @@ impl Service {
                 false,
             );
         }
-        rec.decision = Decision::Allow;
-        rec.reason = rule.clone();
-        self.counters.allowed.fetch_add(1, Ordering::Relaxed);
-        a.auditor.record(&rec);
+        // One allow record per switch: the account step's re-check (Check) that
+        // confirms the same answer is not a new decision.
+        if check.is_none() {
+            rec.decision = Decision::Allow;
+            rec.reason = format!("{rule} of {}", a.config.path.display());
+            self.counters.allowed.fetch_add(1, Ordering::Relaxed);
+            a.auditor.record(&rec);
+        }
         Response::Allow(Allow {
             user,
             groups,

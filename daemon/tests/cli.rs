@@ -112,7 +112,7 @@ account         111122223333
 role            AWSReservedSSO_AdministratorAccess_0123456789abcdef
 permission set  AdministratorAccess
 name            Alice@example.com
-rule            3 (line 105)
+rule            3 (line 106)
 decision        allow
 linux user      alice
 groups          adm
@@ -143,7 +143,7 @@ fn explain_denied_by_rule_and_by_default() {
     let arn = "arn:aws:sts::111122223333:assumed-role/AWSReservedSSO_ReadOnly_fedcba9876543210/mallory@example.com";
     let (code, out, _) = run(cli().args(["explain", "--config"]).arg(example()).arg(arn));
     assert_eq!(code, 1);
-    assert!(out.contains("rule            1 (line 95)\ndecision        deny\nreason          Your shell access is suspended; ask #security.\n"), "{out}");
+    assert!(out.contains("rule            1 (line 96)\ndecision        deny\nreason          Your shell access is suspended; ask #security.\n"), "{out}");
 
     let arn = "arn:aws:sts::444455556666:assumed-role/AWSReservedSSO_AdministratorAccess_0123456789abcdef/alice@example.com";
     let (code, out, _) = run(cli().args(["explain", "--config"]).arg(example()).arg(arn));

@@ -8,10 +8,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::fake_ssm::{FakeSession, FakeSsm};
+use crate::harness::{TempDir, TestUser, processes_of};
 
 /// The instance the fake SSM and the daemon agree on.
 pub const INSTANCE: &str = "i-0123456789abcdef0";
@@ -48,98 +48,13 @@ pub fn built(name: &str) -> PathBuf {
     p
 }
 
-static SEQ: AtomicU32 = AtomicU32::new(0);
-
-/// A short unique name: `prefix` + pid + sequence.
-pub fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}{}x{}",
-        std::process::id() % 100_000,
-        SEQ.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// A Linux user created with `useradd` and removed with `userdel -r` on drop.
-pub struct User {
-    /// Its name.
-    pub name: String,
-    /// Its uid.
-    pub uid: u32,
-    /// Its primary gid.
-    pub gid: u32,
-}
-
-impl User {
-    /// Creates a user whose name starts with `prefix` (keep it short).
-    pub fn create(prefix: &str) -> User {
-        let name = unique(prefix);
-        let st = Command::new("useradd")
-            .args(["--create-home", "--shell", "/bin/sh", "--user-group", &name])
-            .status()
-            .expect("run useradd");
-        assert!(st.success(), "useradd {name} failed");
-        let u = nix::unistd::User::from_name(&name)
-            .ok()
-            .flatten()
-            .expect("user just created");
-        User {
-            name,
-            uid: u.uid.as_raw(),
-            gid: u.gid.as_raw(),
-        }
-    }
-}
-
-impl Drop for User {
-    fn drop(&mut self) {
-        kill_uid(self.uid);
-        let _ = Command::new("userdel")
-            .args(["--remove", &self.name])
-            .stderr(Stdio::null())
-            .status();
-    }
-}
-
 /// SIGKILLs every process whose real uid is `uid`.
 pub fn kill_uid(uid: u32) {
-    let Ok(rd) = std::fs::read_dir("/proc") else {
-        return;
-    };
-    for e in rd.flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
-            continue;
-        };
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-        let ruid = status
-            .lines()
-            .find_map(|l| l.strip_prefix("Uid:"))
-            .and_then(|l| l.split_whitespace().next())
-            .and_then(|s| s.parse::<u32>().ok());
-        if ruid == Some(uid) {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-        }
-    }
-}
-
-/// A temporary directory, removed on drop.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    /// Creates `/tmp/<prefix><unique>` with mode 0755.
-    pub fn new(prefix: &str) -> TempDir {
-        let p = std::env::temp_dir().join(unique(prefix));
-        std::fs::create_dir_all(&p).expect("create temp dir");
-        let _ = std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755));
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+    for pid in processes_of(uid) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
     }
 }
 
@@ -165,11 +80,11 @@ pub struct World {
     /// Scratch directory (config, socket, audit file, installed binaries).
     pub dir: TempDir,
     /// The landing user.
-    pub landing: User,
+    pub landing: TestUser,
     /// Mapped accounts: `readonly` and `admin` roles of the test config.
-    pub readonly: User,
+    pub readonly: TestUser,
     /// See `readonly`.
-    pub admin: User,
+    pub admin: TestUser,
     /// The fake SSM endpoint.
     pub fake: FakeSsm,
     /// The stand-in worker, at an allowed path.
@@ -181,14 +96,14 @@ pub struct World {
 impl World {
     /// Sets up users, the fake endpoint and the binaries.
     pub fn new() -> World {
-        let dir = TempDir::new("ssmr-d");
-        let landing = User::create("sl");
-        let readonly = User::create("sr");
-        let admin = User::create("sa");
+        let dir = TempDir::new("ssmr-d").expect("temp dir");
+        let landing = TestUser::create("sl").expect("landing user");
+        let readonly = TestUser::create("sr").expect("mapped user");
+        let admin = TestUser::create("sa").expect("mapped user");
         let fake = FakeSsm::start();
-        let worker = dir.0.join("agent/ssm-session-worker");
+        let worker = dir.path().join("agent/ssm-session-worker");
         install(&built("mini-worker"), &worker, 0o755, None);
-        let probe = dir.0.join("libexec/runas-probe");
+        let probe = dir.path().join("libexec/runas-probe");
         install(&built("runas-probe"), &probe, 0o4755, Some(0));
         World {
             dir,
@@ -224,6 +139,12 @@ client_timeout_secs = 2
 journald = false
 file = "{dir}/audit.jsonl"
 
+# Tests of the daemon alone run clients outside sessions on purpose: the guard
+# only records them. The guard's own tests switch it to enforce.
+[guard]
+mode = "audit"
+helper_path = "{dir}/libexec/ssm-runas-login"
+
 [[rule]]
 principal = "mallory"
 deny = "Your access is suspended"
@@ -240,7 +161,7 @@ groups = ["adm"]
             landing = self.landing.name,
             url = self.fake.url(),
             worker = self.worker.display(),
-            dir = self.dir.0.display(),
+            dir = self.dir.path().display(),
             ro = self.readonly.name,
             admin = self.admin.name,
         )
@@ -261,7 +182,7 @@ groups = ["adm"]
             );
         let dir = self
             .dir
-            .0
+            .path()
             .join(format!("agent-state/{INSTANCE}/document/state/current"));
         std::fs::create_dir_all(&dir).expect("mkdir state");
         let path = dir.join(session);
@@ -282,7 +203,7 @@ groups = ["adm"]
 
     /// The daemon's socket.
     pub fn socket(&self) -> PathBuf {
-        self.dir.0.join("ssm-runasd.sock")
+        self.dir.path().join("ssm-runasd.sock")
     }
 
     /// Runs the probe with `args` inside a session: worker (root, argv[1] = `session`)
@@ -339,7 +260,7 @@ groups = ["adm"]
 
     /// The JSON audit records written so far.
     pub fn audit(&self) -> Vec<serde_json::Value> {
-        std::fs::read_to_string(self.dir.0.join("audit.jsonl"))
+        std::fs::read_to_string(self.dir.path().join("audit.jsonl"))
             .unwrap_or_default()
             .lines()
             .filter_map(|l| serde_json::from_str(l).ok())
@@ -422,14 +343,24 @@ impl Daemon {
         journal: Option<&crate::journal::PrivateJournal>,
         envs: &[(&str, &str)],
     ) -> io::Result<Daemon> {
-        let path = world.dir.0.join("config.toml");
+        Daemon::spawn_in_dir(world.dir.path(), config, journal, envs)
+    }
+
+    /// Starts the daemon with its config and log in `dir`.
+    pub fn spawn_in_dir(
+        dir: &Path,
+        config: &str,
+        journal: Option<&crate::journal::PrivateJournal>,
+        envs: &[(&str, &str)],
+    ) -> io::Result<Daemon> {
+        let path = dir.join("config.toml");
         std::fs::write(&path, config)?;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))?;
-        let notify_dir = TempDir::new("ssmr-n");
-        let notify_path = notify_dir.0.join("notify");
+        let notify_dir = TempDir::new("ssmr-n")?;
+        let notify_path = notify_dir.path().join("notify");
         let notify = UnixDatagram::bind(&notify_path)?;
         notify.set_read_timeout(Some(Duration::from_millis(200)))?;
-        let log_path = world.dir.0.join("daemon.log");
+        let log_path = dir.join("daemon.log");
         let log_file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -515,5 +446,82 @@ impl Daemon {
 impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.stop_and_log();
+    }
+}
+
+/// The switch installed around a [`World`]: the setuid helper at the config's
+/// `helper_path`, the pty-faithful fake worker at a second allowed worker path,
+/// and `/etc/pam.d/ssm-runas` — the packaged Debian file with the built module by
+/// absolute path and the world's socket (restored on drop).
+pub struct Switch {
+    /// The installed helper.
+    pub helper: PathBuf,
+    /// The fake worker copy.
+    pub pty_worker: PathBuf,
+    _pam: crate::harness::PamServiceFile,
+}
+
+impl Switch {
+    /// Installs the helper, the pty worker and the PAM service.
+    pub fn install(w: &World) -> Switch {
+        let helper = w.dir.path().join("libexec/ssm-runas-login");
+        install(
+            &built("ssm-runas-login"),
+            &helper,
+            0o4750,
+            Some(w.landing.gid),
+        );
+        let pty_worker = w.dir.path().join("pty-agent/ssm-session-worker");
+        install(&built("fake-worker"), &pty_worker, 0o755, None);
+        let packaged = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/pam.d/ssm-runas.debian"),
+        )
+        .expect("packaged PAM service file");
+        let service = packaged.replace(
+            "pam_ssm_runas.so",
+            &format!(
+                "{} socket={}",
+                built("libpam_ssm_runas.so").display(),
+                w.socket().display()
+            ),
+        );
+        let pam = crate::harness::PamServiceFile::install("ssm-runas", &service)
+            .expect("install /etc/pam.d/ssm-runas");
+        Switch {
+            helper,
+            pty_worker,
+            _pam: pam,
+        }
+    }
+
+    /// The Session Manager shell profile line.
+    pub fn profile(&self) -> String {
+        format!("exec {}", self.helper.display())
+    }
+
+    /// The world's config with the pty worker allowed too, and the guard in `mode`.
+    pub fn config(&self, w: &World, guard_mode: &str, extra: &str) -> String {
+        w.config(extra)
+            .replace("mode = \"audit\"", &format!("mode = \"{guard_mode}\""))
+            .replace(
+                &format!("worker_paths = [\"{}\"]", w.worker.display()),
+                &format!(
+                    "worker_paths = [\"{}\", \"{}\"]",
+                    w.worker.display(),
+                    self.pty_worker.display()
+                ),
+            )
+    }
+
+    /// A session as the agent starts it, typing the profile line.
+    pub fn session(&self, w: &World, sid: &str) -> crate::harness::PtySession {
+        crate::harness::PtySession::spawn(
+            &self.pty_worker,
+            sid,
+            &w.landing.name,
+            Some(&self.profile()),
+            None,
+        )
+        .expect("fake worker")
     }
 }

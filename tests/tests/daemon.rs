@@ -186,7 +186,7 @@ fn spoofed_and_out_of_session_callers_are_refused() {
     );
 
     // A process named like the worker, with its argv, but not root.
-    let fake_named = w.dir.0.join("landing-owned/ssm-session-worker");
+    let fake_named = w.dir.path().join("landing-owned/ssm-session-worker");
     install(&w.worker, &fake_named, 0o755, None);
     let as_landing = w.worker_command(&fake_named, sid, w.landing.uid, w.landing.gid, &["resolve"]);
     let out = Command::new("setpriv")
@@ -224,8 +224,23 @@ fn spoofed_and_out_of_session_callers_are_refused() {
         "{v}"
     );
 
-    // None of these reached AWS.
-    assert_eq!(w.fake.calls(), 0);
+    // The landing user (through a setuid client, like the helper) may not read status.
+    let v = w.in_session(&w.worker, sid, w.landing.uid, w.landing.gid, &["status"]);
+    assert_eq!(
+        v,
+        serde_json::json!({"answer": "error", "reason": "status is for root only"})
+    );
+
+    // None of the refused callers made the daemon ask AWS; only the guard's prefetch
+    // of the one real worker (started for the wrong-user and status cases) did.
+    let asked: Vec<String> = w
+        .fake
+        .requests()
+        .iter()
+        .filter_map(|r| r["Filters"][0]["value"].as_str().map(str::to_string))
+        .collect();
+    assert!(asked.iter().all(|v| v == sid), "{asked:?}");
+    assert!(w.fake.calls() <= 1, "{}", w.fake.calls());
     // Each is in the audit trail.
     let denials = w
         .audit()
@@ -605,7 +620,7 @@ fn agent_state_source_needs_no_api_and_falls_back_when_asked() {
         return;
     }
     let w = World::new();
-    let state_dir = w.dir.0.join("agent-state");
+    let state_dir = w.dir.path().join("agent-state");
     let only_state = w.config("").replace(
         "deadline_secs = 3",
         &format!(
@@ -702,4 +717,40 @@ fn instance_id_comes_from_instance_metadata_when_not_configured() {
     .err()
     .expect("no start without an instance id");
     assert!(err.to_string().contains("set [aws] instance_id"), "{err}");
+}
+
+#[test]
+fn sigterm_finishes_requests_in_flight() {
+    if skip_unless_root("sigterm_finishes_requests_in_flight") {
+        return;
+    }
+    let w = World::new();
+    let mut d = start(&w, "");
+    w.add_session("alice-0a1b2c3d4e5f60718", "ReadOnly", "alice");
+    w.fake.set_latency(Duration::from_millis(800));
+    let asking = std::thread::scope(|s| {
+        let h = s.spawn(|| {
+            w.in_session(
+                &w.worker,
+                "alice-0a1b2c3d4e5f60718",
+                w.landing.uid,
+                w.landing.gid,
+                &["resolve"],
+            )
+        });
+        // Let the request reach the daemon and wait on AWS, then stop the daemon.
+        let end = Instant::now() + Duration::from_secs(5);
+        while w.fake.calls() == 0 && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        d.signal(Signal::SIGTERM);
+        h.join().expect("client")
+    });
+    assert_eq!(asking["answer"], "allow", "{asking}\n{}", d.log());
+    let log = d.stop_and_log();
+    assert!(
+        log.contains("stopping: finishing requests in flight"),
+        "{log}"
+    );
+    assert!(!w.socket().exists());
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use clap::Parser;
 use ssm_runas::config::{self, Config};
 use ssm_runas::service::{self, AwsHealth, Service};
-use ssm_runas::{aws_api, server};
+use ssm_runas::{aws_api, guard, server};
 use tokio::signal::unix::{SignalKind, signal};
 
 /// The ssm-runas daemon: maps AWS SSM Session Manager sessions to Linux accounts.
@@ -27,7 +27,7 @@ why not). Every decision is an audit record in journald.\n\n\
 It runs in the foreground; under systemd it is the ssm-runasd.service (Type=notify). \
 SIGHUP reloads the configuration (an invalid one is refused and the old stays in force); \
 SIGTERM finishes requests in flight and exits.",
-    after_help = "Example:\n  ssm-runasd --config /etc/ssm-runas/config.toml\n\nSee also: ssm-runas(8), ssm-runas.conf(5)."
+    after_help = "Example:\n  ssm-runasd --config /etc/ssm-runas/config.toml\n\nSee also: ssm-runas(1), ssm-runas.toml(5)."
 )]
 struct Args {
     /// Configuration file.
@@ -150,6 +150,7 @@ async fn run(config_path: PathBuf, config: Config) -> Result<(), String> {
     }
     notify(&[libsystemd::daemon::NotifyState::Ready]);
 
+    start_guard(&service);
     tokio::spawn(check_aws(Arc::clone(&service)));
     let pruner = {
         let service = Arc::clone(&service);
@@ -177,6 +178,7 @@ async fn run(config_path: PathBuf, config: Config) -> Result<(), String> {
         }
     }
     tracing::info!("stopping: finishing requests in flight");
+
     notify(&[libsystemd::daemon::NotifyState::Stopping]);
     let _ = stop_tx.send(true);
     pruner.abort();
@@ -245,15 +247,50 @@ async fn reload(service: &Service, path: &std::path::Path, instance_id: &str) {
     match active {
         Ok(a) => {
             tracing::info!(
-                "configuration reloaded from {}: {} rules, source {}",
+                "configuration reloaded from {}: {} rules, source {}, landing guard {}",
                 path.display(),
                 a.config.rules.len(),
-                a.config.resolver.source.as_str()
+                a.config.resolver.source.as_str(),
+                a.config.guard.mode.as_str()
             );
+            if let Some(g) = service.guard.get() {
+                g.update(guard::GuardSettings::new(
+                    &a.config.guard,
+                    a.landing_uid,
+                    &a.config.resolver.worker_paths,
+                ));
+                g.set_auditor(Arc::clone(&a.auditor));
+            }
             service.replace(a);
         }
         Err(e) => tracing::error!("reload refused: {e}; the configuration in force is unchanged"),
     }
+}
+
+/// Starts the landing guard; new session workers it sees are prefetched.
+fn start_guard(service: &Arc<Service>) {
+    let a = service.active();
+    let rt = tokio::runtime::Handle::current();
+    let svc = Arc::clone(service);
+    let on_worker: guard::OnWorker = Arc::new(move |w: &ssm_runas::ancestry::Worker| {
+        let (svc, w) = (Arc::clone(&svc), w.clone());
+        rt.spawn(async move { svc.prefetch(&w).await });
+    });
+    let g = guard::spawn(
+        guard::GuardSettings::new(
+            &a.config.guard,
+            a.landing_uid,
+            &a.config.resolver.worker_paths,
+        ),
+        Arc::clone(&a.auditor),
+        on_worker,
+    );
+    tracing::info!(
+        "landing guard: {}, {}",
+        a.config.guard.mode.as_str(),
+        g.describe()
+    );
+    let _ = service.guard.set(g);
 }
 
 /// Logs who we are in AWS and whether DescribeSessions is allowed, so a missing

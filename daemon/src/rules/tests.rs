@@ -192,3 +192,26 @@ fn template_never_yields_root_or_landing() {
         assert!(matches!(v, Verdict::Deny { .. }), "{name}: {v:?}");
     }
 }
+
+#[test]
+fn non_session_principals_are_never_mapped() {
+    let cfg = parse_with(
+        Path::new("c.toml"),
+        "landing_user = \"l\"\n[[rule]]\nlinux_user = \"shared\"\n",
+        &|_| None,
+    )
+    .map(|l| l.config)
+    .unwrap_or_else(|e| panic!("{e}"));
+    let role_arn = crate::owner::parse("arn:aws:iam::111122223333:role/Admin")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(role_arn.kind, Kind::Other);
+    assert!(matches!(
+        decide_with(&cfg, &role_arn, &uid_of),
+        Verdict::Deny { rule: None, .. }
+    ));
+    // The catch-all maps real session principals.
+    assert!(matches!(
+        decide_with(&cfg, &iam_user("111122223333", "bob"), &uid_of),
+        Verdict::Allow { .. }
+    ));
+}

@@ -1,0 +1,424 @@
+//! The operating-system calls the helper makes, each a small safe wrapper.
+
+use std::ffi::{CStr, CString, c_int};
+use std::io;
+use std::sync::atomic::{AtomicI32, Ordering};
+
+/// Turns a `-1` return into the current `errno`.
+fn cvt(rc: c_int) -> io::Result<c_int> {
+    if rc == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(rc)
+    }
+}
+
+/// Every signal back to its default action and nothing blocked, then the
+/// job-control signals ignored until the child runs (an early Ctrl-C must not
+/// leave a half-switched state).
+pub fn reset_signals() {
+    for sig in 1..libc::SIGRTMAX() {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: SIG_DFL is always a valid disposition; invalid numbers just fail.
+        unsafe { libc::signal(sig, libc::SIG_DFL) };
+    }
+    for sig in [libc::SIGINT, libc::SIGQUIT, libc::SIGTSTP] {
+        // SAFETY: ignoring a standard signal is always valid.
+        unsafe { libc::signal(sig, libc::SIG_IGN) };
+    }
+    unblock_all();
+}
+
+/// Clears the signal mask.
+pub fn unblock_all() {
+    // SAFETY: `set` is initialised by sigemptyset before use.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+    }
+}
+
+/// Restores the default action of every signal (in the child, before exec: an
+/// ignored signal would stay ignored across exec).
+pub fn default_signals() {
+    for sig in 1..libc::SIGRTMAX() {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: as in reset_signals.
+        unsafe { libc::signal(sig, libc::SIG_DFL) };
+    }
+    unblock_all();
+}
+
+/// Makes sure fds 0–2 are open (on /dev/null if not) and closes everything above.
+pub fn sanitize_fds() -> io::Result<()> {
+    for fd in 0..3 {
+        // SAFETY: F_GETFD on any number is harmless.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
+            // SAFETY: the path is a NUL-terminated literal.
+            let new = cvt(unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) })?;
+            if new != fd {
+                return Err(io::Error::other("cannot reopen standard descriptors"));
+            }
+        }
+    }
+    // SAFETY: closing descriptors this process does not use; nothing refers to them.
+    if unsafe { libc::close_range(3, u32::MAX, 0) } == 0 {
+        return Ok(());
+    }
+    let fds: Vec<c_int> = std::fs::read_dir("/proc/self/fd")?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|&fd| fd > 2)
+        .collect();
+    for fd in fds {
+        // SAFETY: as above; the directory's own fd is already closed by now.
+        unsafe { libc::close(fd) };
+    }
+    Ok(())
+}
+
+pub fn set_umask() {
+    // SAFETY: umask cannot fail.
+    unsafe { libc::umask(0o022) };
+}
+
+/// Discards input typed on the terminal but not read yet.
+pub fn flush_tty_input() {
+    // SAFETY: isatty/tcflush on fd 0 only inspect or change the terminal queue.
+    unsafe {
+        if libc::isatty(0) == 1 {
+            libc::tcflush(0, libc::TCIFLUSH);
+        }
+    }
+}
+
+/// The terminal on stdin, if any.
+pub fn tty_name() -> Option<CString> {
+    let mut buf = [0 as libc::c_char; 256];
+    // SAFETY: the buffer and its length match; the result is NUL-terminated on success.
+    let rc = unsafe { libc::ttyname_r(0, buf.as_mut_ptr(), buf.len()) };
+    if rc != 0 {
+        return None;
+    }
+    // SAFETY: ttyname_r succeeded, so buf holds a NUL-terminated string.
+    Some(unsafe { CStr::from_ptr(buf.as_ptr()) }.to_owned())
+}
+
+/// (real uid, effective uid).
+pub fn ids() -> (u32, u32) {
+    // SAFETY: getuid/geteuid cannot fail.
+    unsafe { (libc::getuid(), libc::geteuid()) }
+}
+
+/// Drops the environment inherited from the caller; modules get a fixed PATH.
+pub fn clear_env() -> io::Result<()> {
+    // SAFETY: the helper is single-threaded, so nothing reads the environment
+    // concurrently; both strings are NUL-terminated literals.
+    unsafe {
+        cvt(libc::clearenv())?;
+        cvt(libc::setenv(
+            c"PATH".as_ptr(),
+            c"/usr/sbin:/usr/bin:/sbin:/bin".as_ptr(),
+            1,
+        ))?;
+    }
+    Ok(())
+}
+
+/// An account from the passwd database.
+pub struct Passwd {
+    pub name: CString,
+    pub uid: u32,
+    pub gid: u32,
+    pub home: CString,
+    pub shell: CString,
+}
+
+fn passwd_lookup(
+    f: impl Fn(&mut libc::passwd, &mut [libc::c_char], &mut *mut libc::passwd) -> c_int,
+) -> io::Result<Option<Passwd>> {
+    let mut size = 1024;
+    loop {
+        let mut buf = vec![0 as libc::c_char; size];
+        // SAFETY: an all-zero passwd is a valid value to be overwritten.
+        let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        let rc = f(&mut pwd, &mut buf, &mut result);
+        if rc == libc::ERANGE && size < 1 << 20 {
+            size *= 4;
+            continue;
+        }
+        if rc != 0 {
+            return Err(io::Error::from_raw_os_error(rc));
+        }
+        if result.is_null() {
+            return Ok(None);
+        }
+        let field = |p: *const libc::c_char| {
+            if p.is_null() {
+                CString::default()
+            } else {
+                // SAFETY: on success the string fields point into `buf` (alive
+                // here) and are NUL-terminated.
+                unsafe { CStr::from_ptr(p) }.to_owned()
+            }
+        };
+        return Ok(Some(Passwd {
+            name: field(pwd.pw_name),
+            uid: pwd.pw_uid,
+            gid: pwd.pw_gid,
+            home: field(pwd.pw_dir),
+            shell: field(pwd.pw_shell),
+        }));
+    }
+}
+
+pub fn passwd_by_name(name: &CStr) -> io::Result<Option<Passwd>> {
+    passwd_lookup(|pwd, buf, result| {
+        // SAFETY: all pointers are valid for the call and `buf.len()` is its size.
+        unsafe { libc::getpwnam_r(name.as_ptr(), pwd, buf.as_mut_ptr(), buf.len(), result) }
+    })
+}
+
+pub fn passwd_by_uid(uid: u32) -> io::Result<Option<Passwd>> {
+    passwd_lookup(|pwd, buf, result| {
+        // SAFETY: as above.
+        unsafe { libc::getpwuid_r(uid, pwd, buf.as_mut_ptr(), buf.len(), result) }
+    })
+}
+
+pub fn initgroups(name: &CStr, gid: u32) -> io::Result<()> {
+    // SAFETY: name is NUL-terminated; the process is privileged at this point.
+    cvt(unsafe { libc::initgroups(name.as_ptr(), gid) }).map(drop)
+}
+
+/// A pipe whose ends close on exec.
+pub fn pipe_cloexec() -> io::Result<(c_int, c_int)> {
+    let mut fds = [0; 2];
+    // SAFETY: fds has room for the two descriptors.
+    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
+    Ok((fds[0], fds[1]))
+}
+
+pub fn close(fd: c_int) {
+    // SAFETY: closing a descriptor this process owns.
+    unsafe { libc::close(fd) };
+}
+
+pub enum Fork {
+    Child,
+    Parent(libc::pid_t),
+}
+
+pub fn fork() -> io::Result<Fork> {
+    // SAFETY: the helper is single-threaded, so the child may keep running Rust code.
+    let pid = cvt(unsafe { libc::fork() })?;
+    Ok(if pid == 0 {
+        Fork::Child
+    } else {
+        Fork::Parent(pid)
+    })
+}
+
+/// Sets real, effective and saved gid then uid, and proves root cannot come back.
+/// Runs in the forked child, so it does not allocate; errors are errno values.
+pub fn become_user(uid: u32, gid: u32) -> Result<(), c_int> {
+    let errno = || {
+        io::Error::last_os_error()
+            .raw_os_error()
+            .map_or(libc::EPERM, |e| e)
+    };
+    // SAFETY: plain credential syscalls.
+    unsafe {
+        if libc::setresgid(gid, gid, gid) == -1 || libc::setresuid(uid, uid, uid) == -1 {
+            return Err(errno());
+        }
+    }
+    let (mut r, mut e, mut s) = (0, 0, 0);
+    let (mut gr, mut ge, mut gs) = (0, 0, 0);
+    // SAFETY: the out pointers are valid locals.
+    let rc = unsafe {
+        libc::getresuid(&mut r, &mut e, &mut s) | libc::getresgid(&mut gr, &mut ge, &mut gs)
+    };
+    if rc != 0 || [r, e, s] != [uid; 3] || [gr, ge, gs] != [gid; 3] {
+        return Err(libc::EPERM);
+    }
+    // SAFETY: an attempt to regain root, which must fail.
+    if unsafe { libc::setuid(0) } == 0 {
+        return Err(libc::EPERM);
+    }
+    Ok(())
+}
+
+pub fn chdir(dir: &CStr) -> io::Result<()> {
+    // SAFETY: dir is NUL-terminated.
+    cvt(unsafe { libc::chdir(dir.as_ptr()) }).map(drop)
+}
+
+/// NULL-terminated pointer arrays for `execve`, built before `fork` so the child
+/// does not allocate. The `CString`s they point into must outlive this value.
+pub struct ExecArgs {
+    argv: Vec<*const libc::c_char>,
+    envp: Vec<*const libc::c_char>,
+}
+
+impl ExecArgs {
+    pub fn new(argv: &[CString], envp: &[CString]) -> ExecArgs {
+        let list = |v: &[CString]| {
+            let mut out: Vec<*const libc::c_char> = v.iter().map(|a| a.as_ptr()).collect();
+            out.push(std::ptr::null());
+            out
+        };
+        ExecArgs {
+            argv: list(argv),
+            envp: list(envp),
+        }
+    }
+}
+
+/// `execve`; returns the errno only on failure.
+pub fn execve(path: &CStr, args: &ExecArgs) -> c_int {
+    // SAFETY: both arrays are NULL-terminated and point at CStrings the caller keeps
+    // alive across the call.
+    unsafe { libc::execve(path.as_ptr(), args.argv.as_ptr(), args.envp.as_ptr()) };
+    io::Error::last_os_error()
+        .raw_os_error()
+        .map_or(libc::ENOEXEC, |e| e)
+}
+
+pub fn write_all(fd: c_int, bytes: &[u8]) {
+    // SAFETY: the buffer is valid for its length; a short write only loses the report.
+    unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
+}
+
+/// Reads up to `buf.len()` bytes, retrying on EINTR; 0 at end of file.
+pub fn read(fd: c_int, buf: &mut [u8]) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        // SAFETY: the remaining slice is valid for writing.
+        let n = unsafe { libc::read(fd, buf[got..].as_mut_ptr().cast(), buf.len() - got) };
+        match n {
+            0 => break,
+            n if n > 0 => got += n as usize,
+            _ => {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+        }
+    }
+    Ok(got)
+}
+
+pub fn exit_now(code: c_int) -> ! {
+    // SAFETY: _exit ends the (forked) process without running the parent's atexit
+    // handlers or flushing its buffers twice.
+    unsafe { libc::_exit(code) }
+}
+
+static CHILD: AtomicI32 = AtomicI32::new(0);
+static CAUGHT: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn forward(sig: c_int) {
+    CAUGHT.store(sig, Ordering::SeqCst);
+    let child = CHILD.load(Ordering::SeqCst);
+    if child > 0 {
+        // SAFETY: kill is async-signal-safe.
+        unsafe { libc::kill(child, sig) };
+    }
+}
+
+/// In the parent: SIGHUP, SIGTERM and SIGINT are passed on to `child`.
+pub fn forward_signals_to(child: libc::pid_t) {
+    CHILD.store(child, Ordering::SeqCst);
+    for sig in [libc::SIGHUP, libc::SIGTERM, libc::SIGINT] {
+        // SAFETY: `sa` is fully initialised; the handler only uses atomics and kill.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = forward as *const () as usize;
+            libc::sigemptyset(&mut sa.sa_mask);
+            sa.sa_flags = 0; // no SA_RESTART: waitpid returns EINTR
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+    }
+}
+
+/// How the child ended.
+pub enum Ended {
+    Exited(c_int),
+    Signaled(c_int),
+}
+
+/// Waits for `child`; after a SIGHUP/SIGTERM was passed on, gives it 2 s then
+/// sends SIGKILL.
+pub fn wait_child(child: libc::pid_t) -> io::Result<Ended> {
+    let mut kill_at: Option<std::time::Instant> = None;
+    loop {
+        let mut status = 0;
+        let flags = if kill_at.is_some() { libc::WNOHANG } else { 0 };
+        // SAFETY: status is a valid out pointer.
+        let r = unsafe { libc::waitpid(child, &mut status, flags) };
+        if r == child {
+            if libc::WIFEXITED(status) {
+                return Ok(Ended::Exited(libc::WEXITSTATUS(status)));
+            }
+            if libc::WIFSIGNALED(status) {
+                return Ok(Ended::Signaled(libc::WTERMSIG(status)));
+            }
+            continue;
+        }
+        if r == -1 {
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+        let sig = CAUGHT.swap(0, Ordering::SeqCst);
+        if (sig == libc::SIGTERM || sig == libc::SIGHUP) && kill_at.is_none() {
+            kill_at = Some(std::time::Instant::now() + std::time::Duration::from_secs(2));
+        }
+        if let Some(at) = kill_at {
+            if std::time::Instant::now() >= at {
+                // SAFETY: signalling our own child.
+                unsafe { libc::kill(child, libc::SIGKILL) };
+                kill_at = None;
+            } else {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        }
+    }
+}
+
+/// Ends this process the way the child ended.
+pub fn die_like(sig: c_int) -> ! {
+    // SAFETY: restoring the default action and raising a signal on ourselves.
+    unsafe {
+        libc::signal(sig, libc::SIG_DFL);
+    }
+    unblock_all();
+    // SAFETY: as above.
+    unsafe { libc::raise(sig) };
+    std::process::exit(128 + sig)
+}
+
+/// One line to the auth log (syslog, LOG_AUTHPRIV).
+pub fn log(priority: c_int, msg: &str) {
+    let Ok(msg) = CString::new(msg.replace('\0', " ")) else {
+        return;
+    };
+    // SAFETY: the ident is a static NUL-terminated literal (openlog keeps the
+    // pointer); the format is "%s" with exactly one NUL-terminated argument.
+    unsafe {
+        libc::openlog(
+            c"ssm-runas-login".as_ptr(),
+            libc::LOG_PID,
+            libc::LOG_AUTHPRIV,
+        );
+        libc::syslog(priority, c"%s".as_ptr(), msg.as_ptr());
+    }
+}
