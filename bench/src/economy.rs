@@ -141,7 +141,7 @@ fn scenario(
     let extra = if source == "agent-state" {
         format!(
             "source = \"agent-state\"\nagent_state_dir = \"{}\"",
-            world.dir.0.join("agent-state").display()
+            world.dir.path().join("agent-state").display()
         )
     } else {
         String::new()
@@ -226,7 +226,7 @@ fn scenario(
     drop(daemon);
     // The sessions end: SSM stops listing them and the agent removes its state files, so
     // the next scenario's queries see only its own sessions (as on a real host).
-    let state_dir = world.dir.0.join(format!(
+    let state_dir = world.dir.path().join(format!(
         "agent-state/{}/document/state/current",
         ssm_runas_tests::daemon_env::INSTANCE
     ));

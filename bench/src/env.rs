@@ -18,7 +18,12 @@ pub fn session_id(tag: &str, i: usize) -> String {
 /// `argv` run by the stand-in worker `ssm-session-worker <session>` as `uid:gid`: the
 /// process tree the daemon accepts (root worker at an allowed path → landing user).
 pub fn under_worker(world: &World, session: &str, uid: u32, gid: u32, argv: &[String]) -> Command {
-    let mut cmd = Command::new(&world.worker);
+    under(&world.worker, session, uid, gid, argv)
+}
+
+/// [`under_worker`] with another copy of the stand-in worker.
+pub fn under(worker: &Path, session: &str, uid: u32, gid: u32, argv: &[String]) -> Command {
+    let mut cmd = Command::new(worker);
     cmd.arg(session)
         .env("MINI_WORKER_UID", uid.to_string())
         .env("MINI_WORKER_GID", gid.to_string())
@@ -31,7 +36,7 @@ pub fn under_worker(world: &World, session: &str, uid: u32, gid: u32, argv: &[St
 
 /// Installs `bench-client` setuid root, executable by the landing group only.
 pub fn install_client(world: &World) -> PathBuf {
-    let to = world.dir.0.join("libexec/bench-client");
+    let to = world.dir.path().join("libexec/bench-client");
     install(&built("bench-client"), &to, 0o4750, Some(world.landing.gid));
     to
 }

@@ -174,7 +174,7 @@ pub fn run(starts: usize) -> std::result::Result<Result, String> {
         10,
         &format!(
             "source = \"agent-state\"\nagent_state_dir = \"{}\"",
-            world.dir.0.join("agent-state").display()
+            world.dir.path().join("agent-state").display()
         ),
     );
     let ready = |cfg: &str| -> std::result::Result<Vec<f64>, String> {

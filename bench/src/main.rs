@@ -13,7 +13,6 @@
 mod economy;
 mod env;
 mod footprint;
-mod pam_service;
 mod report;
 mod stats;
 mod switch;

@@ -9,36 +9,35 @@
 //! (Check), session open and close (with the daemon's audit notes), fork, setuid, the
 //! mapped account's shell running `true`.
 //!
+//! The landing guard runs in `audit` mode (the tests' configuration).
+//!
 //! Baseline, interleaved with the measured runs: the same worker running, as root,
 //! `su -l <the same mapped account> -c true` (PAM service `su-l`: the distribution's
 //! account and session stacks, as the helper's service includes them).
 //!
 //! Warm: one session whose owner the daemon has cached. Cold: a new session per run,
-//! the fake SSM answering after an injected round trip (20 ms, 80 ms).
+//! the fake SSM answering after an injected round trip (20 ms, 80 ms), each run
+//! 200 ms after the previous one (an isolated session start: the daemon paces its
+//! DescribeSessions calls ≥100 ms apart, and a lookup inside that window waits).
 #![forbid(unsafe_code)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use ssm_runas_tests::daemon_env::{Daemon, World, bin_dir, built, install};
+use ssm_runas_tests::daemon_env::{Daemon, Switch, World, bin_dir, built, install};
 
 use crate::env;
-use crate::pam_service::PamService;
 use crate::stats::summarize;
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
-}
+/// Pause after each cold run, so that each is an isolated session start.
+const COLD_GAP: Duration = Duration::from_millis(200);
 
-/// One timed run of `argv` under the worker; the wall time in ms, or why it failed.
-fn timed(world: &World, sid: &str, uid: u32, gid: u32, argv: &[String]) -> Result<f64, String> {
+/// One timed run of `argv` under `worker`; the wall time in ms, or why it failed.
+fn timed(worker: &Path, sid: &str, uid: u32, gid: u32, argv: &[String]) -> Result<f64, String> {
     let t = Instant::now();
-    let out = env::under_worker(world, sid, uid, gid, argv)
+    let out = env::under(worker, sid, uid, gid, argv)
         .stdin(Stdio::null())
         .output()
         .map_err(|e| format!("cannot run the worker: {e}"))?;
@@ -69,32 +68,22 @@ pub fn run(reps: usize, rtts_ms: &[u64]) -> Result<Value, String> {
         .into_iter()
         .find(|p| Path::new(p).exists())
         .ok_or("su is not installed")?;
-    let packaged = workspace_root().join("packaging/pam.d/ssm-runas.debian");
-    let packaged_text =
-        std::fs::read_to_string(&packaged).map_err(|e| format!("{}: {e}", packaged.display()))?;
-
     let world = World::new();
-    let helper = world.dir.0.join("libexec/ssm-runas-login");
-    install(
-        &built("ssm-runas-login"),
-        &helper,
-        0o4750,
-        Some(world.landing.gid),
-    );
+    // The helper at the config's guard helper path, and /etc/pam.d/ssm-runas: the
+    // packaged Debian file with the built module and this world's socket (restored on
+    // drop, under the lock the end-to-end tests take).
+    let sw = Switch::install(&world);
+    let helper = sw.helper.clone();
     let cfg = env::config(&world, 10, "");
     let daemon = Daemon::start(&world, &cfg).map_err(|e| e.to_string())?;
     world.settle();
-    let service = packaged_text.replace(
-        "pam_ssm_runas.so",
-        &format!(
-            "{} socket={}",
-            built("libpam_ssm_runas.so").display(),
-            world.socket().display()
-        ),
-    );
-    let _svc = PamService::install("ssm-runas", &service)
-        .map_err(|e| format!("/etc/pam.d/ssm-runas: {e}"))?;
 
+    // The baseline runs under the same stand-in worker binary, copied to a path the
+    // daemon does not allow: the landing guard must not take it for a session and
+    // prefetch an owner for it (a lookup of a session SSM never lists keeps the
+    // daemon's lookup driver busy until its deadline and would slow the cold runs).
+    let plain = world.dir.path().join("not-an-agent/ssm-session-worker");
+    install(&built("mini-worker"), &plain, 0o755, None);
     let (lu, lg) = (world.landing.uid, world.landing.gid);
     let account = world.readonly.name.clone();
     let helper_true = vec![helper.display().to_string(), "-c".into(), "true".into()];
@@ -126,13 +115,13 @@ pub fn run(reps: usize, rtts_ms: &[u64]) -> Result<Value, String> {
             daemon.log()
         ));
     }
-    timed(&world, "root-baseline-0", 0, 0, &su_true)?;
+    timed(&plain, "root-baseline-0", 0, 0, &su_true)?;
 
     let mut baseline = Vec::new();
     let mut warm = Vec::new();
     for _ in 0..reps {
-        baseline.push(timed(&world, "root-baseline-0", 0, 0, &su_true)?);
-        warm.push(timed(&world, &warm_sid, lu, lg, &helper_true)?);
+        baseline.push(timed(&plain, "root-baseline-0", 0, 0, &su_true)?);
+        warm.push(timed(&world.worker, &warm_sid, lu, lg, &helper_true)?);
     }
     let calls_before_cold = world.fake.calls();
     let mut cold = Vec::new();
@@ -143,8 +132,11 @@ pub fn run(reps: usize, rtts_ms: &[u64]) -> Result<Value, String> {
         for i in 0..reps {
             let sid = env::session_id(&format!("c{k}x"), i);
             world.add_session(&sid, "ReadOnly", &format!("cold{i}@example.com"));
-            base.push(timed(&world, "root-baseline-0", 0, 0, &su_true)?);
-            v.push(timed(&world, &sid, lu, lg, &helper_true)?);
+            base.push(timed(&plain, "root-baseline-0", 0, 0, &su_true)?);
+            v.push(timed(&world.worker, &sid, lu, lg, &helper_true)?);
+            // An isolated session: the daemon paces DescribeSessions calls at least
+            // 100 ms apart, and a session arriving inside that window waits for it.
+            std::thread::sleep(COLD_GAP);
         }
         world.fake.set_latency(Duration::ZERO);
         baseline.extend_from_slice(&base);

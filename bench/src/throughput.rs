@@ -104,7 +104,7 @@ fn run_client(
         session,
         pid,
     } = *b;
-    let _ = std::fs::write(world.dir.0.join("audit.jsonl"), b"");
+    let _ = std::fs::write(world.dir.path().join("audit.jsonl"), b"");
     let argv = vec![
         client.display().to_string(),
         world.socket().display().to_string(),
@@ -149,7 +149,7 @@ fn f(v: &Value, path: &[&str]) -> f64 {
 /// Runs part 2.
 pub fn run(opts: &Opts) -> std::result::Result<Result, String> {
     let world = World::new();
-    eprintln!("throughput: world in {}", world.dir.0.display());
+    eprintln!("throughput: world in {}", world.dir.path().display());
     let client = env::install_client(&world);
     let cfg = env::config(&world, 10, "");
     let daemon = Daemon::start(&world, &cfg).map_err(|e| e.to_string())?;
