@@ -225,7 +225,7 @@ pub fn table(all: &Value, targets: &[Target]) -> String {
             }
             let _ = writeln!(
                 s,
-                "   baseline = `Status` on the same daemon and socket (no identification, decision or audit); DescribeSessions calls during runs: {}",
+                "   baseline = `Status` sent by root to the same daemon and socket (no walk to the worker, decision or audit); DescribeSessions calls during runs: {}",
                 tp["api_calls_during_runs"]
             );
         }

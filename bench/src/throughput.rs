@@ -4,9 +4,10 @@
 //! worker as the landing user) opens N threads that each send `Resolve` on a new
 //! connection in a loop, so every request costs a full peer identification (SO_PEERCRED,
 //! pidfd, the /proc walk to the worker), a rule decision, an account lookup and an audit
-//! record. Baseline in the same run, same daemon, same client: `Status`, which takes the
-//! same socket path but skips identification, decision and audit — the ratio is the cost
-//! of deciding on top of the daemon's plumbing.
+//! record. Baseline in the same run, same daemon, same client binary: `Status` sent by
+//! root (the daemon answers it in full only to a real uid 0), which takes the same socket
+//! path and one `/proc/<pid>/status` read but skips the walk to the worker, the decision
+//! and the audit record — the ratio is the cost of deciding on top of the plumbing.
 #![forbid(unsafe_code)]
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -116,8 +117,13 @@ fn run_client(
     let cpu0 = env::cpu_secs(pid);
     let (out, sampled) = std::thread::scope(|s| {
         let sampler = s.spawn(|| env::sample_peak(pid, &stop));
-        let out =
-            env::under_worker(world, session, world.landing.uid, world.landing.gid, &argv).output();
+        // `Status` is answered in full only to a caller whose real uid is root too, so
+        // the baseline client runs as root, outside any session.
+        let out = if kind == "status" {
+            std::process::Command::new(client).args(&argv[1..]).output()
+        } else {
+            env::under_worker(world, session, world.landing.uid, world.landing.gid, &argv).output()
+        };
         stop.store(true, Ordering::Relaxed);
         (out, sampler.join().unwrap_or_default())
     });
