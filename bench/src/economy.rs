@@ -6,8 +6,8 @@
 //!
 //! The fake has no fault *rate*, only a queue (`fail_next`). A side thread keeps the
 //! queue at "the next call fails" with probability p, re-drawn after each call it
-//! sees; the daemon makes one DescribeSessions call at a time (single flight, ≥100 ms
-//! apart), so every call gets its own draw. The draws come from a fixed seed.
+//! sees; the daemon makes one DescribeSessions call at a time (single flight, paced
+//! calls), so every call gets its own draw. The draws come from a fixed seed.
 #![forbid(unsafe_code)]
 
 use std::sync::Mutex;

@@ -18,7 +18,7 @@
 //! Warm: one session whose owner the daemon has cached. Cold: a new session per run,
 //! the fake SSM answering after an injected round trip (20 ms, 80 ms), each run
 //! 200 ms after the previous one (an isolated session start: the daemon paces its
-//! DescribeSessions calls ≥100 ms apart, and a lookup inside that window waits).
+//! DescribeSessions calls, 150 ms apart in main, and a lookup inside that window waits).
 #![forbid(unsafe_code)]
 
 use std::path::Path;
@@ -134,8 +134,8 @@ pub fn run(reps: usize, rtts_ms: &[u64]) -> Result<Value, String> {
             world.add_session(&sid, "ReadOnly", &format!("cold{i}@example.com"));
             base.push(timed(&plain, "root-baseline-0", 0, 0, &su_true)?);
             v.push(timed(&world.worker, &sid, lu, lg, &helper_true)?);
-            // An isolated session: the daemon paces DescribeSessions calls at least
-            // 100 ms apart, and a session arriving inside that window waits for it.
+            // An isolated session: the daemon paces DescribeSessions calls (150 ms
+            // apart in main), and a session arriving inside that window waits for it.
             std::thread::sleep(COLD_GAP);
         }
         world.fake.set_latency(Duration::ZERO);
