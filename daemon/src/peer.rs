@@ -97,9 +97,33 @@ pub fn parse_stat(content: &str) -> Option<ProcStat> {
     })
 }
 
+/// Reads a small /proc file with one buffer: no fstat and no growing reads (proc
+/// files report size 0, so `read_to_string` issues many small reads). Invalid UTF-8
+/// (a process may put any bytes in its `comm`) is replaced, never an error, so a
+/// process cannot make itself unreadable.
+pub fn read_small(path: &Path) -> io::Result<String> {
+    use std::io::Read;
+    let mut f = fs::File::open(path)?;
+    let mut buf = Vec::with_capacity(4096);
+    loop {
+        let len = buf.len();
+        if buf.capacity() - len < 1024 {
+            buf.reserve(4096);
+        }
+        let spare = buf.capacity() - len;
+        buf.resize(len + spare, 0);
+        let n = f.read(&mut buf[len..])?;
+        buf.truncate(len + n);
+        if n == 0 {
+            break;
+        }
+    }
+    Ok(String::from_utf8_lossy(&buf).into_owned())
+}
+
 /// Reads `/proc/<pid>/stat`.
 pub fn stat(proc_root: &Path, pid: i32) -> io::Result<ProcStat> {
-    let content = fs::read_to_string(pid_dir(proc_root, pid)?.join("stat"))?;
+    let content = read_small(&pid_dir(proc_root, pid)?.join("stat"))?;
     parse_stat(&content).ok_or_else(|| invalid("stat", pid))
 }
 
@@ -109,7 +133,7 @@ pub fn starttime(proc_root: &Path, pid: i32) -> io::Result<u64> {
 }
 
 fn status_field(proc_root: &Path, pid: i32, key: &str) -> io::Result<String> {
-    let content = fs::read_to_string(pid_dir(proc_root, pid)?.join("status"))?;
+    let content = read_small(&pid_dir(proc_root, pid)?.join("status"))?;
     content
         .lines()
         .find_map(|l| l.strip_prefix(key)?.strip_prefix(':').map(str::trim))
