@@ -177,6 +177,16 @@ pub fn table(all: &Value, targets: &[Target]) -> String {
                     num(c, &["excess_rtts"]).unwrap_or(0.0),
                 );
             }
+            for c in sw["prefetched"].as_array().into_iter().flatten() {
+                let _ = writeln!(
+                    s,
+                    "   cold, helper {:>3.0} ms after the worker (RTT {:>3.0} ms, prefetched) {}   − warm {:+.1} ms",
+                    num(c, &["helper_started_after_ms"]).unwrap_or(0.0),
+                    num(c, &["rtt_ms"]).unwrap_or(0.0),
+                    ms(&c["ms"]),
+                    num(c, &["over_warm_ms"]).unwrap_or(0.0),
+                );
+            }
         }
     }
     let tp = &all["throughput"];

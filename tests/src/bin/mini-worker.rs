@@ -7,7 +7,8 @@
 //! Usage: MINI_WORKER_UID=UID MINI_WORKER_GID=GID MINI_WORKER_CMD='["PROGRAM","ARG",...]' \
 //!        mini-worker SESSION_ID [INSTANCE_ID]
 //!
-//! What to run comes from the environment so that argv has exactly the real
+//! `MINI_WORKER_DELAY_MS` delays the child (the agent types the profile line some
+//! time after the worker starts). What to run comes from the environment so that argv has exactly the real
 //! worker's shape, which the daemon checks.
 use std::ffi::CString;
 use std::process::ExitCode;
@@ -32,6 +33,13 @@ fn main() -> ExitCode {
     if argv.is_empty() {
         eprintln!("mini-worker: no program");
         return ExitCode::from(2);
+    }
+    // Like the agent typing the profile some time after the worker started.
+    if let Some(ms) = std::env::var("MINI_WORKER_DELAY_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
     }
     // SAFETY: single-threaded program; the child only calls async-signal-safe
     // functions (setgroups/setgid/setuid/execv) before exec or _exit.
