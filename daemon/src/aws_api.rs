@@ -473,6 +473,20 @@ impl Inner {
         max_results: Option<i32>,
         all_pages: bool,
     ) -> Result<Vec<Session>, (LookupError, bool)> {
+        match self.describe_pages(filter, max_results, all_pages).await {
+            (sessions, None) => Ok(sessions),
+            (_, Some(failure)) => Err(failure),
+        }
+    }
+
+    /// Like [`Inner::describe`], but keeps the sessions of the pages read before a
+    /// later page failed, so they need not be asked for again.
+    async fn describe_pages(
+        &self,
+        filter: SessionFilter,
+        max_results: Option<i32>,
+        all_pages: bool,
+    ) -> (Vec<Session>, Option<(LookupError, bool)>) {
         let mut sessions = Vec::new();
         let mut token: Option<String> = None;
         for _ in 0..MAX_PAGES {
@@ -491,18 +505,18 @@ impl Inner {
                     sessions.extend(page.sessions().iter().cloned());
                     match page.next_token() {
                         Some(t) if all_pages && !t.is_empty() => token = Some(t.to_string()),
-                        _ => return Ok(sessions),
+                        _ => return (sessions, None),
                     }
                 }
                 Err(e) => {
                     let (err, retry) = classify(&e);
                     tracing::debug!(error = %err, retry, "DescribeSessions failed");
                     self.record_error(format!("DescribeSessions: {err}"));
-                    return Err((err, retry));
+                    return (sessions, Some((err, retry)));
                 }
             }
         }
-        Ok(sessions)
+        (sessions, None)
     }
 
     /// Whether a listed session is acceptable, and what it says.
@@ -628,50 +642,48 @@ async fn drive(inner: Arc<Inner>) {
             st.pending.keys().cloned().collect()
         };
         last_start = Some(Instant::now());
-        let result = match ids.as_slice() {
+        let (sessions, failure) = match ids.as_slice() {
             [one] => match filter(SessionFilterKey::SessionId, one) {
-                Ok(f) => inner.describe(f, None, true).await,
-                Err(e) => Err((e, false)),
+                Ok(f) => inner.describe_pages(f, None, true).await,
+                Err(e) => (Vec::new(), Some((e, false))),
             },
             _ => match target_filter(&inner.instance_id) {
-                Ok(f) => inner.describe(f, Some(TARGET_PAGE), true).await,
-                Err(e) => Err((e, false)),
+                Ok(f) => inner.describe_pages(f, Some(TARGET_PAGE), true).await,
+                Err(e) => (Vec::new(), Some((e, false))),
             },
         };
         {
             let mut st = inner.lock();
-            match result {
-                Ok(sessions) => {
+            // Sessions listed in the pages read are answered, even when a later page
+            // failed, and also those that joined while the query ran.
+            let all: Vec<String> = st.pending.keys().cloned().collect();
+            for id in &all {
+                if let Some(s) = sessions
+                    .iter()
+                    .find(|s| s.session_id() == Some(id.as_str()))
+                {
+                    let answer = inner.evaluate(s);
+                    Inner::settle(&mut st, id, answer);
+                }
+            }
+            match failure {
+                None => {
                     throttled = false;
-                    // Sessions that joined while the query ran are answered too when
-                    // they are in it; only the ones asked about count as not listed.
-                    let all: Vec<String> = st.pending.keys().cloned().collect();
-                    for id in &all {
-                        match sessions
-                            .iter()
-                            .find(|s| s.session_id() == Some(id.as_str()))
-                        {
-                            Some(s) => {
-                                let answer = inner.evaluate(s);
-                                Inner::settle(&mut st, id, answer);
-                            }
-                            None if ids.contains(id) => {
-                                if let Some(p) = st.pending.get_mut(id) {
-                                    p.last = Some(LookupError::NotListed);
-                                }
-                            }
-                            None => {}
+                    // Only the ones asked about count as not listed.
+                    for id in &ids {
+                        if let Some(p) = st.pending.get_mut(id) {
+                            p.last = Some(LookupError::NotListed);
                         }
                     }
                 }
-                Err((err, false)) => {
+                Some((err, false)) => {
                     // Denied or misconfigured: the same for every session.
                     let all: Vec<String> = st.pending.keys().cloned().collect();
                     for id in &all {
                         Inner::settle(&mut st, id, Err(err.clone()));
                     }
                 }
-                Err((err, true)) => {
+                Some((err, true)) => {
                     throttled = err == LookupError::Throttled;
                     for id in &ids {
                         if let Some(p) = st.pending.get_mut(id) {
