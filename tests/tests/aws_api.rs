@@ -586,26 +586,31 @@ async fn imds_child() {
     println!("instance-id={id}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// One thread: both lookups are registered before the lookup driver first runs, so
+// the first query is the batched Target query.
+#[tokio::test(flavor = "current_thread")]
 async fn a_failing_later_page_keeps_the_sessions_of_earlier_pages() {
-    let fake = FakeSsm::start();
+    let fake = std::sync::Arc::new(FakeSsm::start());
     let (a, b) = ("alice-0a1b2c3d4e5f6a7b8", "bob-0e6d5c4b3a2918f7e");
     fake.add_session(session(a));
     fake.add_session(session(b));
     fake.set_page_size(1);
     fake.set_latency(Duration::from_millis(200));
     let lookup = lookup_for(&fake, Duration::from_secs(5)).await;
-    let (la, lb) = (lookup.clone(), lookup.clone());
-    let ta = tokio::spawn(async move { la.lookup(a).await });
-    let tb = tokio::spawn(async move { lb.lookup(b).await });
     // While the first page (one session) is on its way, make the second page fail.
-    let end = Instant::now() + Duration::from_secs(3);
-    while fake.calls() == 0 && Instant::now() < end {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    fake.fail_next(1, Fault::Throttling);
-    assert!(ta.await.expect("join").is_ok());
-    assert!(tb.await.expect("join").is_ok());
+    let watcher = {
+        let fake = std::sync::Arc::clone(&fake);
+        std::thread::spawn(move || {
+            let end = Instant::now() + Duration::from_secs(3);
+            while fake.calls() == 0 && Instant::now() < end {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            fake.fail_next(1, Fault::Throttling);
+        })
+    };
+    let (ra, rb) = tokio::join!(lookup.lookup(a), lookup.lookup(b));
+    let _ = watcher.join();
+    assert!(ra.is_ok() && rb.is_ok(), "{ra:?} {rb:?}");
     // Page 1 (Target), page 2 (throttled), then only the session not yet seen, by
     // SessionId — not the whole Target query again.
     let reqs = fake.requests();
