@@ -289,7 +289,9 @@ impl Service {
         rec.permission_set = principal.permission_set.clone();
         rec.principal = principal.name().map(str::to_string);
         rec.principal_kind = Some(principal.kind.as_str().to_string());
-        let verdict = rules::decide(&a.config, &principal);
+        // The user database is read once, below (existence and uid 0), not also by
+        // the rules.
+        let verdict = rules::decide_with(&a.config, &principal, &|_| None);
         if let Some((n, line)) = verdict.rule() {
             rec.rule = Some(n);
             rec.rule_line = Some(line);
@@ -469,8 +471,14 @@ impl Service {
     }
 }
 
-/// Builds the reloadable parts from a validated config.
-pub async fn activate(config: Config, instance_id: &str) -> Result<Active, String> {
+/// Builds the reloadable parts from a validated config. On reload, `previous`
+/// lends what the change does not touch: the SDK client with its owner cache when
+/// the source and AWS settings are the same, the auditor when `[audit]` is.
+pub async fn activate(
+    config: Config,
+    instance_id: &str,
+    previous: Option<&Active>,
+) -> Result<Active, String> {
     let landing_uid = match nix::unistd::User::from_name(&config.landing_user) {
         Ok(Some(u)) => u.uid.as_raw(),
         Ok(None) => {
@@ -489,16 +497,25 @@ pub async fn activate(config: Config, instance_id: &str) -> Result<Active, Strin
     if landing_uid == 0 {
         return Err(format!("landing user `{}` is uid 0", config.landing_user));
     }
-    let lookup = match config.resolver.source {
-        Source::AgentState => None,
-        Source::Api | Source::AgentStateThenApi => {
+    let reusable_lookup = previous.and_then(|old| {
+        let same = old.config.resolver.source == config.resolver.source
+            && api_settings(&old.config, instance_id) == api_settings(&config, instance_id);
+        if same { old.lookup.clone() } else { None }
+    });
+    let lookup = match (config.resolver.source, reusable_lookup) {
+        (Source::AgentState, _) => None,
+        (_, Some(l)) => Some(l),
+        (Source::Api | Source::AgentStateThenApi, None) => {
             Some(SessionLookup::new(api_settings(&config, instance_id)).await)
         }
     };
-    let auditor = Arc::new(Auditor::new(
-        config.audit.journald,
-        config.audit.file.clone(),
-    ));
+    let auditor = match previous {
+        Some(old) if old.config.audit == config.audit => Arc::clone(&old.auditor),
+        _ => Arc::new(Auditor::new(
+            config.audit.journald,
+            config.audit.file.clone(),
+        )),
+    };
     Ok(Active {
         config: Arc::new(config),
         lookup,

@@ -120,7 +120,7 @@ async fn run(config_path: PathBuf, config: Config) -> Result<(), String> {
     let socket = config.daemon.socket.clone();
     let max_connections = config.daemon.max_connections;
     let client_timeout = config.daemon.client_timeout;
-    let active = service::activate(config, &instance_id).await?;
+    let active = service::activate(config, &instance_id, None).await?;
     let service = Arc::new(Service::new(active, instance_id.clone()));
 
     let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
@@ -214,35 +214,7 @@ async fn reload(service: &Service, path: &std::path::Path, instance_id: &str) {
     if loaded.config.daemon.socket != old.config.daemon.socket {
         tracing::warn!("[daemon] socket changed: takes effect on restart");
     }
-    let new = loaded.config;
-    // Keep the SDK client (and its owner cache) when nothing it depends on changed.
-    let same_api = old.lookup.is_some()
-        && service::api_settings(&new, instance_id)
-            == service::api_settings(&old.config, instance_id)
-        && new.resolver.source == old.config.resolver.source;
-    let active = if same_api {
-        match nix::unistd::User::from_name(&new.landing_user) {
-            Ok(Some(u)) if !u.uid.is_root() => Ok(service::Active {
-                landing_uid: u.uid.as_raw(),
-                lookup: old.lookup.clone(),
-                auditor: if new.audit == old.config.audit {
-                    Arc::clone(&old.auditor)
-                } else {
-                    Arc::new(ssm_runas::audit::Auditor::new(
-                        new.audit.journald,
-                        new.audit.file.clone(),
-                    ))
-                },
-                config: Arc::new(new),
-            }),
-            _ => Err(format!(
-                "landing user `{}` does not exist or is root",
-                new.landing_user
-            )),
-        }
-    } else {
-        service::activate(new, instance_id).await
-    };
+    let active = service::activate(loaded.config, instance_id, Some(&old)).await;
     match active {
         Ok(a) => {
             tracing::info!(
