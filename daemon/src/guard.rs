@@ -127,53 +127,13 @@ pub type OnWorker = Arc<dyn Fn(&Worker) + Send + Sync>;
 // ---------------------------------------------------------------------------
 // /proc readers.
 
-/// The fields of `/proc/<pid>/stat` the guard uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Stat {
-    /// Field 3.
-    state: char,
-    /// Field 4.
-    ppid: i32,
-    /// Field 5.
-    pgrp: i32,
-    /// Field 6: the session id (of the kernel, not SSM).
-    sid: i32,
-    /// Field 7: the controlling terminal, `new_encode_dev` form; 0 when none.
-    tty_nr: u32,
-    /// Field 22: start time in clock ticks after boot.
-    starttime: u64,
-}
+/// The fields of `/proc/<pid>/stat` the guard uses (shared with the peer checks).
+type Stat = crate::peer::ProcStat;
 
-impl Stat {
-    fn exited(&self) -> bool {
-        matches!(self.state, 'Z' | 'X' | 'x')
-    }
-}
-
-/// Parses `/proc/<pid>/stat`; the command name may contain spaces and `)`, so fields are
-/// read after the last `)`.
-fn parse_stat(content: &str) -> Option<Stat> {
-    let rest = content.get(content.rfind(')')? + 1..)?;
-    let f: Vec<&str> = rest.split_ascii_whitespace().collect();
-    let mut state = f.first()?.chars();
-    let s = state.next()?;
-    if state.next().is_some() {
-        return None;
-    }
-    let tty: i64 = f.get(4)?.parse().ok()?;
-    Some(Stat {
-        state: s,
-        ppid: f.get(1)?.parse().ok()?,
-        pgrp: f.get(2)?.parse().ok()?,
-        sid: f.get(3)?.parse().ok()?,
-        tty_nr: u32::try_from(tty).unwrap_or(0),
-        starttime: f.get(19)?.parse().ok()?,
-    })
-}
-
+/// Reads `/proc/<pid>/stat` through [`crate::peer::stat`], which never fails on the
+/// bytes a process may put in its own name, so no process can hide from the guard.
 fn read_stat(proc_root: &Path, pid: i32) -> Option<Stat> {
-    let content = fs::read_to_string(proc_root.join(pid.to_string()).join("stat")).ok()?;
-    parse_stat(&content)
+    crate::peer::stat(proc_root, pid).ok()
 }
 
 fn read_exe(proc_root: &Path, pid: i32) -> Option<String> {
@@ -1939,7 +1899,7 @@ mod tests {
 
     #[test]
     fn stat_fields_and_terminal_numbers() {
-        let st = parse_stat(
+        let st = crate::peer::parse_stat(
             "42 (a) b) (c) S 7 8 9 34817 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 123456 1000",
         )
         .unwrap();
@@ -1952,7 +1912,7 @@ mod tests {
         assert!(is_pts(decode_tty_nr(34817)));
         assert!(!is_pts(decode_tty_nr(0x0401))); // /dev/tty1
         assert_eq!(decode_rdev(libc::makedev(136, 300)), (136, 300));
-        assert!(parse_stat("42 (sh) S 1 2").is_none());
+        assert!(crate::peer::parse_stat("42 (sh) S 1 2").is_none());
     }
 
     #[test]

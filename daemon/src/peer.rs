@@ -48,6 +48,12 @@ pub struct ProcStat {
     pub state: char,
     /// Field 4.
     pub ppid: i32,
+    /// Field 5: the process group.
+    pub pgrp: i32,
+    /// Field 6: the session id (of the kernel, not SSM).
+    pub sid: i32,
+    /// Field 7: the controlling terminal, `new_encode_dev` form; 0 when none.
+    pub tty_nr: u32,
     /// Field 22: start time in clock ticks after boot.
     pub starttime: u64,
 }
@@ -88,12 +94,14 @@ pub fn parse_stat(content: &str) -> Option<ProcStat> {
     if state.next().is_some() {
         return None;
     }
-    let ppid = fields.get(1)?.parse().ok()?;
-    let starttime = fields.get(19)?.parse().ok()?;
+    let tty: i64 = fields.get(4)?.parse().ok()?;
     Some(ProcStat {
         state: s,
-        ppid,
-        starttime,
+        ppid: fields.get(1)?.parse().ok()?,
+        pgrp: fields.get(2)?.parse().ok()?,
+        sid: fields.get(3)?.parse().ok()?,
+        tty_nr: u32::try_from(tty).unwrap_or(0),
+        starttime: fields.get(19)?.parse().ok()?,
     })
 }
 
@@ -267,6 +275,20 @@ mod tests {
     const STAT_TAIL: &str = "S 77 77 77 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 123456 1000 10 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 3 0 0 0 0 0";
 
     #[test]
+    fn a_name_that_is_not_utf8_does_not_make_a_process_unreadable() {
+        // Any process may set its own comm to arbitrary bytes (prctl PR_SET_NAME).
+        let root = std::env::temp_dir().join(format!("ssm-runas-peer-{}", std::process::id()));
+        let dir = root.join("42");
+        fs::create_dir_all(&dir).unwrap();
+        let mut bytes = b"42 (\xff\xfe) ".to_vec();
+        bytes.extend_from_slice(STAT_TAIL.as_bytes());
+        fs::write(dir.join("stat"), bytes).unwrap();
+        let st = stat(&root, 42);
+        let _ = fs::remove_dir_all(&root);
+        assert_eq!(st.unwrap().starttime, 123456);
+    }
+
+    #[test]
     fn stat_fields_after_the_last_paren() {
         let plain = parse_stat(&format!("42 (sh) {STAT_TAIL}")).unwrap();
         assert_eq!(
@@ -274,6 +296,9 @@ mod tests {
             ProcStat {
                 state: 'S',
                 ppid: 77,
+                pgrp: 77,
+                sid: 77,
+                tty_nr: 0,
                 starttime: 123456
             }
         );
