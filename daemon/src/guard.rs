@@ -46,6 +46,10 @@ use crate::config::{self, GuardMode};
 use crate::peer;
 use crate::session_id::{is_instance_id, is_session_id};
 
+/// How long the agent gets to read [`TERMINAL_LINE`] from a frozen session before it
+/// is killed.
+const TERMINAL_LINE_GRACE: Duration = Duration::from_millis(150);
+
 /// What the guard writes to the terminal of a session it closes.
 pub const TERMINAL_LINE: &str =
     "\r\nssm-runas: this session did not switch accounts and is being closed\r\n";
@@ -371,6 +375,12 @@ fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
 /// the process: once its start time is confirmed, the signal cannot reach a newcomer that
 /// reused the pid.
 fn kill_exact(proc_root: &Path, pid: i32, starttime: u64) -> bool {
+    signal_exact(proc_root, pid, starttime, libc::SIGKILL)
+}
+
+/// Sends `sig` to `pid` through a pidfd, only if it is still the process that started
+/// at `starttime`.
+fn signal_exact(proc_root: &Path, pid: i32, starttime: u64, sig: libc::c_int) -> bool {
     let Ok(fd) = pidfd_open(pid) else {
         return false;
     };
@@ -384,7 +394,7 @@ fn kill_exact(proc_root: &Path, pid: i32, starttime: u64) -> bool {
         libc::syscall(
             libc::SYS_pidfd_send_signal,
             fd.as_raw_fd(),
-            libc::SIGKILL,
+            sig,
             std::ptr::null::<libc::siginfo_t>(),
             0u32,
         )
@@ -1161,15 +1171,23 @@ impl Engine {
         }
         // Never a root process (the worker, the agent, anything of root's).
         targets.retain(|(p, _, _)| peer::uids(proc_root, *p).is_ok_and(|(r, _)| r != 0));
-        if first && self.real_proc() {
-            for (p, _, s) in &targets {
-                if write_terminal(proc_root, *p, s) {
-                    break;
-                }
-            }
-        }
         if !self.real_proc() {
             return;
+        }
+        if first {
+            // Freeze the session first, so nothing it runs gets ahead of the kill;
+            // then the line, and a moment for the agent to read it: a session
+            // whose processes die hangs up its terminal, and what the agent has not
+            // read by then is lost.
+            for (p, start, _) in &targets {
+                signal_exact(proc_root, *p, *start, libc::SIGSTOP);
+            }
+            if targets
+                .iter()
+                .any(|(p, _, s)| write_terminal(proc_root, *p, s))
+            {
+                std::thread::sleep(TERMINAL_LINE_GRACE);
+            }
         }
         for (p, start, _) in &targets {
             if kill_exact(proc_root, *p, *start) {
