@@ -1174,7 +1174,10 @@ impl Engine {
         if !self.real_proc() {
             return;
         }
-        if first {
+        // Only inside a session (where there is a terminal to tell): outside one the
+        // parent may be root's and react to a stopped child (`su` stops itself and
+        // then never reaps the killed child).
+        if first && v.worker.is_some() {
             // Freeze the session first, so nothing it runs gets ahead of the kill;
             // then the line, and a moment for the agent to read it: a session
             // whose processes die hangs up its terminal, and what the agent has not
