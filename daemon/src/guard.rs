@@ -1174,21 +1174,23 @@ impl Engine {
         if !self.real_proc() {
             return;
         }
-        // Only inside a session (where there is a terminal to tell): outside one the
-        // parent may be root's and react to a stopped child (`su` stops itself and
-        // then never reaps the killed child).
-        if first && v.worker.is_some() {
-            // Freeze the session first, so nothing it runs gets ahead of the kill;
-            // then the line, and a moment for the agent to read it: a session
+        if first {
+            // Inside a session, freeze it first, so nothing it runs gets ahead of the
+            // kill; then the line, and a moment for the agent to read it: a session
             // whose processes die hangs up its terminal, and what the agent has not
-            // read by then is lost.
-            for (p, start, _) in &targets {
-                signal_exact(proc_root, *p, *start, libc::SIGSTOP);
+            // read by then is lost. Not outside a session: the parent may be root's
+            // and react to a stopped child (`su` stops itself, then never reaps the
+            // killed child).
+            let in_session = v.worker.is_some();
+            if in_session {
+                for (p, start, _) in &targets {
+                    signal_exact(proc_root, *p, *start, libc::SIGSTOP);
+                }
             }
-            if targets
+            let told = targets
                 .iter()
-                .any(|(p, _, s)| write_terminal(proc_root, *p, s))
-            {
+                .any(|(p, _, s)| write_terminal(proc_root, *p, s));
+            if told && in_session {
                 std::thread::sleep(TERMINAL_LINE_GRACE);
             }
         }
