@@ -15,12 +15,13 @@
 //! a newline, then relays its stdin to the pty and the pty to its stdout until the
 //! pty is closed. On SIGTERM it kills only its direct child (SIGKILL) and closes the
 //! pty, as the agent does on TerminateSession. It prints nothing of its own on
-//! stdout; diagnostics go to stderr.
+//! stdout; diagnostics go to stderr. It exits with its shell's status (128 + the
+//! signal when the shell was killed), so a test can see how the session ended.
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::pty::openpty;
 use nix::sys::signal::{SigHandler, Signal, kill, signal};
-use nix::sys::wait::waitpid;
+use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, User, execve, fork, initgroups, setgid, setsid, setuid};
 use std::ffi::CString;
 use std::io::Write;
@@ -177,7 +178,12 @@ fn main() {
     }
     relay(&master, pid);
     drop(master);
-    let _ = waitpid(pid, None);
+    let code = match waitpid(pid, None) {
+        Ok(WaitStatus::Exited(_, code)) => code,
+        Ok(WaitStatus::Signaled(_, sig, _)) => 128 + sig as i32,
+        _ => 1,
+    };
+    std::process::exit(code);
 }
 
 /// Copies stdin to the pty and the pty to stdout until the pty closes or SIGTERM.
