@@ -52,16 +52,27 @@ pub struct ProcStat {
     pub pgrp: i32,
     /// Field 6: the session id (of the kernel, not SSM).
     pub sid: i32,
-    /// Field 7: the controlling terminal, `new_encode_dev` form; 0 when none.
+    /// Field 7: the controlling terminal, `new_encode_dev` form; 0 when none. The
+    /// kernel prints it as a signed int, so a pty numbered 524,288 or more (possible
+    /// once `kernel.pty.max` is raised) reads negative: kept as the same 32 bits.
     pub tty_nr: u32,
+    /// Field 20: live threads of the thread group (the leader included while it is
+    /// not a zombie).
+    pub threads: u32,
     /// Field 22: start time in clock ticks after boot.
     pub starttime: u64,
 }
 
 impl ProcStat {
-    /// Whether the process has exited (zombie or dead) and only waits to be reaped.
+    /// Whether the process has exited and only waits to be reaped: dead, or a zombie
+    /// with no thread left. A thread-group leader that ended with a raw `exit` system
+    /// call shows `Z` while its other threads keep running: that process is alive.
     pub fn exited(&self) -> bool {
-        matches!(self.state, 'Z' | 'X' | 'x')
+        match self.state {
+            'X' | 'x' => true,
+            'Z' => self.threads <= 1,
+            _ => false,
+        }
     }
 }
 
@@ -94,13 +105,14 @@ pub fn parse_stat(content: &str) -> Option<ProcStat> {
     if state.next().is_some() {
         return None;
     }
-    let tty: i64 = fields.get(4)?.parse().ok()?;
+    let tty: i32 = fields.get(4)?.parse().ok()?;
     Some(ProcStat {
         state: s,
         ppid: fields.get(1)?.parse().ok()?,
         pgrp: fields.get(2)?.parse().ok()?,
         sid: fields.get(3)?.parse().ok()?,
-        tty_nr: u32::try_from(tty).unwrap_or(0),
+        tty_nr: tty.cast_unsigned(),
+        threads: fields.get(17)?.parse().ok()?,
         starttime: fields.get(19)?.parse().ok()?,
     })
 }
@@ -299,6 +311,7 @@ mod tests {
                 pgrp: 77,
                 sid: 77,
                 tty_nr: 0,
+                threads: 1,
                 starttime: 123456
             }
         );
@@ -308,6 +321,32 @@ mod tests {
         assert!(parse_stat("42 (sh) S 1 2").is_none());
         assert!(parse_stat("no paren at all").is_none());
         assert!(parse_stat(&format!("42 (sh) {}", STAT_TAIL.replace("123456", "x"))).is_none());
+    }
+
+    #[test]
+    fn a_zombie_leader_with_live_threads_has_not_exited() {
+        let with = |state: &str, threads: &str| {
+            let tail = STAT_TAIL
+                .replacen("S ", &format!("{state} "), 1)
+                .replacen(" 20 0 1 0 ", &format!(" 20 0 {threads} 0 "), 1);
+            parse_stat(&format!("42 (python3) {tail}")).unwrap()
+        };
+        assert_eq!(with("Z", "2").threads, 2);
+        assert!(!with("Z", "2").exited(), "its other thread still runs");
+        assert!(with("Z", "1").exited());
+        assert!(with("X", "1").exited());
+        assert!(!with("S", "1").exited());
+    }
+
+    #[test]
+    fn a_negative_tty_nr_is_the_same_device() {
+        // /dev/pts/524288: major 136, minor 524288; bit 31 is set, so it prints negative.
+        let dev: u32 = 0x8000_8800;
+        let printed = dev.cast_signed();
+        assert!(printed < 0);
+        let tail = STAT_TAIL.replacen(" 0 -1 ", &format!(" {printed} -1 "), 1);
+        let st = parse_stat(&format!("42 (sh) {tail}")).unwrap();
+        assert_eq!(st.tty_nr, dev);
     }
 
     #[test]
