@@ -942,22 +942,37 @@ impl Engine {
             && exe.nlink() == 0
     }
 
-    /// Whether a running switch helper is an ancestor of a process whose parent is
-    /// `ppid`. The helper is setuid root, so the landing user can neither trace it nor
-    /// become its child: what it starts is its own doing (PAM modules' helper programs,
-    /// such as `mkhomedir_helper`, inherit its real uid, the landing user's).
-    fn under_helper(&self, mut ppid: i32) -> bool {
+    /// Whether `pid` (started at `start`, child of `ppid`) descends from a running switch
+    /// helper **through a child the helper started after the daemon allowed it** (see
+    /// [`GuardHandle::admit_helper`]). The helper is setuid root, so the landing user can
+    /// neither trace it nor become its child: what it starts once allowed is its own doing
+    /// (PAM modules' helper programs, such as `mkhomedir_helper`, inherit its real uid, the
+    /// landing user's). What the landing shell forked before it exec'd the helper is the
+    /// helper's child too, but older than the allow: not the helper's doing. A helper the
+    /// daemon has not allowed (yet) vouches for nothing.
+    fn under_helper(&self, pid: i32, start: u64, mut ppid: i32) -> bool {
+        // The branch below the helper starts with its direct child.
+        let (mut child, mut child_start) = (pid, start);
         for _ in 0..ancestry::MAX_DEPTH {
             if ppid <= 1 {
                 return false;
             }
-            if self.is_helper(ppid) {
-                return true;
+            let Some(parent) = read_stat(&self.s.proc_root, ppid) else {
+                return false;
+            };
+            let admitted = lock(&self.inner.admitted)
+                .get(&ppid)
+                .copied()
+                .filter(|(helper_start, _)| *helper_start == parent.starttime);
+            // The nearest helper the daemon allowed decides; a helper-program copy of
+            // it in between (its fork child before exec) is just part of the branch.
+            if let Some((_, at)) = admitted
+                && self.is_helper(ppid)
+            {
+                return child != ppid && child_start >= at;
             }
-            match read_stat(&self.s.proc_root, ppid) {
-                Some(s) => ppid = s.ppid,
-                None => return false,
-            }
+            (child, child_start) = (ppid, parent.starttime);
+            ppid = parent.ppid;
         }
         false
     }
@@ -973,7 +988,7 @@ impl Engine {
         if st.exited() {
             return Class::Ignore;
         }
-        if self.under_helper(st.ppid) {
+        if self.under_helper(pid, st.starttime, st.ppid) {
             return Class::Helper;
         }
         let violation = |worker: Option<Worker>, reason: String| {
@@ -1219,6 +1234,7 @@ impl Engine {
         self.known.retain(|p, _| present.contains(p));
         self.grace.retain(|p, _| present.contains(p));
         self.workers.retain(|p, _| present.contains(p));
+        lock(&self.inner.admitted).retain(|p, _| present.contains(p));
         for pid in pids {
             match self.known.get(&pid) {
                 Some(k) if k.landing => {}
@@ -1286,6 +1302,8 @@ struct Inner {
     kills: AtomicU64,
     want: Method,
     method: Mutex<Method>,
+    /// Helpers the daemon allowed to switch: pid → (start time, tick of the allow).
+    admitted: Mutex<HashMap<i32, (u64, u64)>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -1346,6 +1364,7 @@ pub fn spawn_with_method(
             kills: AtomicU64::new(0),
             want: method,
             method: Mutex::new(method),
+            admitted: Mutex::new(HashMap::new()),
         }),
         running: Mutex::new(None),
     };
@@ -1453,6 +1472,22 @@ impl GuardHandle {
     /// Sends later audit records to another auditor (on reload, when `[audit]` changed).
     pub fn set_auditor(&self, auditor: Arc<Auditor>) {
         *lock(&self.inner.auditor) = auditor;
+    }
+
+    /// The daemon allowed the helper `pid` (started at `starttime`) to switch: from now
+    /// on, and only from now on, what it starts is its own doing. A descendant of the
+    /// helper whose branch began before this (a job the landing shell forked just before
+    /// exec'ing the helper, and whatever that job forks later) stays a violation.
+    pub fn admit_helper(&self, pid: i32, starttime: u64) {
+        let now = boottime_ticks(clock_ticks_per_sec());
+        lock(&self.inner.admitted)
+            .entry(pid)
+            .and_modify(|e| {
+                if e.0 != starttime {
+                    *e = (starttime, now);
+                }
+            })
+            .or_insert((starttime, now));
     }
 
     /// How many violations were enforced (killed) since the start.
@@ -1657,6 +1692,7 @@ mod tests {
                 kills: AtomicU64::new(0),
                 want: Method::ProcScan,
                 method: Mutex::new(Method::ProcScan),
+                admitted: Mutex::new(HashMap::new()),
             });
             let mut e = Engine::new(s, inner, false);
             e.hz = HZ;
@@ -1755,6 +1791,22 @@ mod tests {
         // The helper, and its child before it changes uid: allowed however old.
         assert!(matches!(e.classify(400, LANDING, 99_999), Class::Helper));
         assert!(matches!(e.classify(500, LANDING, 99_999), Class::Helper));
+        // What the helper's branch started before the daemon allowed it vouches for
+        // nothing: a job the landing shell forked just before exec'ing the helper.
+        fp.add(P {
+            pid: 502,
+            ppid: 400,
+            sid: 400,
+            uid: (LANDING, LANDING),
+            exe: "/usr/bin/sleep",
+            argv: &["sleep", "600"],
+            start: 2000,
+        });
+        assert!(matches!(
+            e.classify(502, LANDING, 2003),
+            Class::Violation(_)
+        ));
+        lock(&e.inner.admitted).insert(400, (2000, 2001));
         // A PAM module's helper program started by the helper keeps its real uid.
         fp.add(P {
             pid: 501,
@@ -1766,6 +1818,31 @@ mod tests {
             start: 2002,
         });
         assert!(matches!(e.classify(501, LANDING, 99_999), Class::Helper));
+        // Still not the job forked before the allow, nor what it forks later.
+        assert!(matches!(
+            e.classify(502, LANDING, 2003),
+            Class::Violation(_)
+        ));
+        fp.add(P {
+            pid: 503,
+            ppid: 502,
+            sid: 400,
+            uid: (LANDING, LANDING),
+            exe: "/usr/bin/cat",
+            argv: &["cat"],
+            start: 2005,
+        });
+        assert!(matches!(
+            e.classify(503, LANDING, 2006),
+            Class::Violation(_)
+        ));
+        // A helper that was allowed once, then its pid reused: vouches for nothing.
+        lock(&e.inner.admitted).insert(400, (1999, 2001));
+        assert!(matches!(
+            e.classify(501, LANDING, 99_999),
+            Class::Violation(_)
+        ));
+        lock(&e.inner.admitted).insert(400, (2000, 2001));
         // A command started by a shell in its grace: not allowed, even right away.
         let c = e.classify(402, LANDING, 2002);
         assert_eq!(

@@ -13,6 +13,7 @@
 //! - [`aws_api`]: `DescribeSessions` with batching, single-flight, backoff and a cache.
 //! - [`audit`]: one structured record per decision (journald, or JSON lines).
 //! - [`service`]: the daemon's decision for one request, and its counters.
+//! - [`switches`]: allowed switches by helper process, and sessions whose helper vanished.
 //! - [`server`]: the Unix socket, frames, timeouts and the connection bound.
 pub mod agent_state;
 pub mod ancestry;
@@ -27,4 +28,5 @@ pub mod rules;
 pub mod server;
 pub mod service;
 pub mod session_id;
+pub mod switches;
 pub mod username;

@@ -326,9 +326,11 @@ mod tests {
     #[test]
     fn a_zombie_leader_with_live_threads_has_not_exited() {
         let with = |state: &str, threads: &str| {
-            let tail = STAT_TAIL
-                .replacen("S ", &format!("{state} "), 1)
-                .replacen(" 20 0 1 0 ", &format!(" 20 0 {threads} 0 "), 1);
+            let tail = STAT_TAIL.replacen("S ", &format!("{state} "), 1).replacen(
+                " 20 0 1 0 ",
+                &format!(" 20 0 {threads} 0 "),
+                1,
+            );
             parse_stat(&format!("42 (python3) {tail}")).unwrap()
         };
         assert_eq!(with("Z", "2").threads, 2);

@@ -19,6 +19,7 @@ use crate::aws_api::{ApiSettings, LookupError, SessionLookup};
 use crate::config::{Config, Source};
 use crate::owner;
 use crate::rules::{self, Verdict};
+use crate::switches::{ProcessKey, Switches};
 
 /// Decision counters shown by `ssm-runas status`.
 #[derive(Default)]
@@ -68,6 +69,10 @@ pub struct Service {
     workers: Mutex<HashMap<String, (i32, u64)>>,
     /// The landing guard, once started (for `status`).
     pub guard: std::sync::OnceLock<crate::guard::GuardHandle>,
+    /// Allowed switches by helper process, so the helper's later requests are tied to
+    /// its session after it left the landing user's uid, and a helper that vanishes
+    /// still gets its session's end recorded.
+    pub switches: Switches,
 }
 
 /// What a resolved request learnt, for the answer and the audit record.
@@ -89,6 +94,7 @@ impl Service {
             health: Mutex::new(AwsHealth::default()),
             workers: Mutex::new(HashMap::new()),
             guard: std::sync::OnceLock::new(),
+            switches: Switches::default(),
         }
     }
 
@@ -232,7 +238,9 @@ impl Service {
         }))
     }
 
-    /// An audit-only notification (session opened/closed, switch failed).
+    /// An audit-only notification (session opened/closed, switch failed). The session
+    /// is the one the daemon allowed this very process (see [`Switches`]); a process the
+    /// daemon never allowed is tied to its session by its ancestry, as a request is.
     fn note(
         &self,
         fd: BorrowedFd<'_>,
@@ -247,18 +255,58 @@ impl Service {
             linux_user: user.map(|u| sanitize(&u)),
             ..AuditRecord::default()
         };
+        let mut helper = None;
         if let Ok(c) = crate::peer::peer_cred(fd) {
             rec.peer_pid = Some(c.pid);
             rec.peer_uid = Some(c.uid);
+            helper = crate::peer::pin_socket_peer(&self.proc_root, fd, c.pid)
+                .ok()
+                .map(|p| ProcessKey {
+                    pid: p.pid,
+                    starttime: p.starttime,
+                });
         }
-        let policy = WorkerPolicy {
-            allowed_paths: a.config.resolver.worker_paths.clone(),
-        };
-        if let Ok(id) = ancestry::identify(&self.proc_root, fd, &policy, a.landing_uid) {
-            rec.session_id = Some(id.worker.session_id.clone());
+        let tracked = helper.and_then(|k| match decision {
+            Decision::SessionOpened => self.switches.opened(k),
+            Decision::SessionClosed | Decision::SwitchFailed => self.switches.ended(k),
+            _ => self.switches.get(k),
+        });
+        if let Some(t) = tracked {
+            rec.session_id = Some(t.session_id);
+            rec.linux_user = Some(t.user);
+        } else {
+            let policy = WorkerPolicy {
+                allowed_paths: a.config.resolver.worker_paths.clone(),
+            };
+            if let Ok(id) = ancestry::identify(&self.proc_root, fd, &policy, a.landing_uid) {
+                rec.session_id = Some(id.worker.session_id.clone());
+            }
         }
         a.auditor.record(&rec);
         Response::Ack
+    }
+
+    /// Records the end of every switched session whose helper disappeared without
+    /// closing it (killed with SIGKILL, crashed). Returns how many.
+    pub fn sweep_switches(&self) -> usize {
+        let gone = self.switches.sweep(|k| k.alive(&self.proc_root));
+        if gone.is_empty() {
+            return 0;
+        }
+        let a = self.active();
+        for g in &gone {
+            let rec = AuditRecord {
+                decision: Decision::SessionClosed,
+                session_id: Some(g.switch.session_id.clone()),
+                linux_user: Some(g.switch.user.clone()),
+                peer_pid: Some(g.helper.pid),
+                reason: "session ended: the switch helper exited without closing it (killed)"
+                    .to_owned(),
+                ..AuditRecord::default()
+            };
+            a.auditor.record(&rec);
+        }
+        gone.len()
     }
 
     async fn resolve_and_decide(&self, fd: BorrowedFd<'_>, check: Option<String>) -> Response {
@@ -341,9 +389,21 @@ impl Service {
                 false,
             );
         }
+        let helper = ProcessKey {
+            pid: resolved.ident.peer.pid,
+            starttime: resolved.ident.peer_starttime,
+        };
+        self.switches
+            .allowed(helper, &resolved.ident.worker.session_id, &user);
         // One allow record per switch: the account step's re-check (Check) that
         // confirms the same answer is not a new decision.
         if check.is_none() {
+            // From now on, what the helper starts is its own doing: the guard lets its
+            // descendants live only if they started after this point (whatever the
+            // landing shell forked before exec'ing the helper does not).
+            if let Some(g) = self.guard.get() {
+                g.admit_helper(helper.pid, helper.starttime);
+            }
             rec.decision = Decision::Allow;
             rec.reason = format!("{rule} of {}", a.config.path.display());
             self.counters.allowed.fetch_add(1, Ordering::Relaxed);

@@ -7,10 +7,12 @@
 //! COMMAND` with `-c`. Any failure prints one line `ssm-runas: <why>` and exits
 //! non-zero, which ends the session: there is never a shell left as the landing user.
 //!
-//! Order (util-linux `su -l`): authenticate → acct_mgmt → initgroups →
-//! setcred(ESTABLISH) → open_session → fork; the child sets gid/uid, a clean
-//! environment, chdir home, exec; the parent waits, closes the session, deletes
-//! credentials, ends PAM and exits with the child's status.
+//! Order (util-linux `su -l`): kill what the landing shell forked before it exec'd us
+//! → authenticate → acct_mgmt → real, effective and saved uid root (no landing process
+//! can signal us from here on) → initgroups → setcred(ESTABLISH) → open_session →
+//! fork; the child sets gid/uid, a clean environment, chdir home, exec; the parent
+//! waits, closes the session, deletes credentials, ends PAM and exits with the
+//! child's status.
 
 mod env;
 mod pam;
@@ -153,6 +155,18 @@ fn run(mode: Mode) -> Result<i32, Error> {
     if ruid == 0 {
         return Err(Error::RootCaller);
     }
+    // Before anything else: what the landing shell forked before it exec'd this helper
+    // is its child now, and must not live on in the switched session.
+    let killed = sys::kill_inherited_children()
+        .map_err(|e| Error::Setup("end the processes started before the switch", e))?;
+    if killed > 0 {
+        sys::log(
+            libc::LOG_NOTICE,
+            &format!(
+                "uid {ruid}: killed {killed} processes the landing shell started before the switch"
+            ),
+        );
+    }
     sys::set_umask();
     sys::sanitize_fds().map_err(|e| Error::Setup("set up standard descriptors", e))?;
     let kept = env::kept_from(std::env::vars_os());
@@ -220,6 +234,8 @@ fn switch(
                 .map_or_else(|| "no tty".to_owned(), |t| t.to_string_lossy().into_owned())
         ),
     );
+    // Decided: out of the landing user's reach before anything runs for the account.
+    sys::leave_caller_uid().map_err(|e| Error::Setup("leave the landing user's uid", e))?;
     sys::initgroups(user, pw.gid).map_err(|e| Error::Setup("set the account's groups", e))?;
     pam.establish_cred().map_err(Error::Pam)?;
     pam.open_session().map_err(Error::Pam)?;
@@ -352,6 +368,7 @@ fn main() {
         }
         _ => {}
     }
+    let caller = sys::ids().0;
     match run(mode) {
         Ok(code) if code < 0 => sys::die_like(-code),
         Ok(code) => std::process::exit(code),
@@ -359,7 +376,7 @@ fn main() {
             if !matches!(e, Error::Refused(_)) {
                 say(&e.to_string());
             }
-            sys::log(libc::LOG_NOTICE, &format!("uid {}: {e}", sys::ids().0));
+            sys::log(libc::LOG_NOTICE, &format!("uid {caller}: {e}"));
             std::process::exit(1);
         }
     }

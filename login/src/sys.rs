@@ -254,6 +254,109 @@ pub fn become_user(uid: u32, gid: u32) -> Result<(), c_int> {
     Ok(())
 }
 
+/// Makes the real, effective and saved uid root. Once the daemon has decided, the
+/// helper must be out of the landing user's reach: the kernel lets a process signal
+/// another whose real or saved uid is its own, so with the landing user's real uid any
+/// landing shell on the host (`kill -KILL -1`) could kill or stop this helper and with
+/// it the switched session it waits for.
+pub fn leave_caller_uid() -> io::Result<()> {
+    // SAFETY: a plain credential syscall; the process is privileged (euid 0).
+    cvt(unsafe { libc::setresuid(0, 0, 0) })?;
+    let (mut r, mut e, mut s) = (1, 1, 1);
+    // SAFETY: the out pointers are valid locals.
+    cvt(unsafe { libc::getresuid(&mut r, &mut e, &mut s) })?;
+    if [r, e, s] != [0; 3] {
+        return Err(io::Error::from_raw_os_error(libc::EPERM));
+    }
+    Ok(())
+}
+
+/// The pids of this process's children, from `/proc` (`/proc/<pid>/stat` field 4).
+fn children() -> io::Result<Vec<libc::pid_t>> {
+    // SAFETY: getpid cannot fail.
+    let me = unsafe { libc::getpid() };
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc")? {
+        let Ok(entry) = entry else { continue };
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<libc::pid_t>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read(entry.path().join("stat")) else {
+            continue;
+        };
+        // The name (field 2) may hold anything; the fields after its last `)` do not.
+        let Some(close) = stat.iter().rposition(|&b| b == b')') else {
+            continue;
+        };
+        let ppid = stat[close + 1..]
+            .split(|&b| b == b' ')
+            .filter(|f| !f.is_empty())
+            .nth(1)
+            .and_then(|f| std::str::from_utf8(f).ok()?.parse::<libc::pid_t>().ok());
+        if ppid == Some(me) {
+            out.push(pid);
+        }
+    }
+    Ok(out)
+}
+
+/// SIGKILLs and reaps every child this process has. Called before the helper forks
+/// anything itself, so each one is something the landing shell started before it
+/// exec'd the helper (a job put in the background on the profile's line, a program
+/// that would inject keystrokes or read the terminal): none may live on inside the
+/// switched session. Returns how many were killed; fails when a child cannot be found
+/// within two seconds, which ends the switch.
+pub fn kill_inherited_children() -> io::Result<usize> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    let mut killed = 0;
+    loop {
+        let mut status = 0;
+        // SAFETY: status is a valid out pointer.
+        let r = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+        if r > 0 {
+            continue;
+        }
+        if r == -1 {
+            let e = io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::ECHILD) => return Ok(killed),
+                Some(libc::EINTR) => continue,
+                _ => return Err(e),
+            }
+        }
+        // Children, none reaped yet: find and kill them. A child cannot make new
+        // children of this process, so the set only shrinks.
+        let kids = children()?;
+        if kids.is_empty() {
+            if std::time::Instant::now() > deadline {
+                return Err(io::Error::other(
+                    "a process started before the switch cannot be found",
+                ));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            continue;
+        }
+        for pid in kids {
+            // SAFETY: signalling our own unreaped child: its pid cannot have been reused.
+            if unsafe { libc::kill(pid, libc::SIGKILL) } == 0 {
+                killed += 1;
+            }
+        }
+        // SAFETY: status is a valid out pointer; blocks until one child is reaped.
+        let r = unsafe { libc::waitpid(-1, &mut status, 0) };
+        if r == -1 {
+            let e = io::Error::last_os_error();
+            if !matches!(e.raw_os_error(), Some(libc::ECHILD | libc::EINTR)) {
+                return Err(e);
+            }
+        }
+    }
+}
+
 pub fn chdir(dir: &CStr) -> io::Result<()> {
     // SAFETY: dir is NUL-terminated.
     cvt(unsafe { libc::chdir(dir.as_ptr()) }).map(drop)

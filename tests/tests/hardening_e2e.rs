@@ -73,8 +73,10 @@ fn a_landing_process_whose_main_thread_exited_is_still_closed() {
         .unwrap_or_else(|e| panic!("{e}\n{}", s.output()));
     let leader_is_zombie = || {
         processes_of(w.landing.uid).iter().any(|p| {
-            std::fs::read_to_string(format!("/proc/{p}/stat"))
-                .is_ok_and(|st| st.rsplit_once(')').is_some_and(|(_, r)| r.starts_with(" Z")))
+            std::fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|st| {
+                st.rsplit_once(')')
+                    .is_some_and(|(_, r)| r.starts_with(" Z"))
+            })
         })
     };
     assert!(
@@ -181,8 +183,7 @@ fn a_denied_session_cannot_signal_another_sessions_helper() {
 
 #[test]
 fn a_process_forked_just_before_exec_does_not_live_in_the_switched_session() {
-    if skip_unless_root("a_process_forked_just_before_exec_does_not_live_in_the_switched_session")
-    {
+    if skip_unless_root("a_process_forked_just_before_exec_does_not_live_in_the_switched_session") {
         return;
     }
     let w = World::new();
@@ -200,7 +201,10 @@ fn a_process_forked_just_before_exec_does_not_live_in_the_switched_session() {
     let end = Instant::now() + Duration::from_secs(20);
     let mut switched = None;
     while Instant::now() < end && switched.is_none() {
-        if s.wait_exit(Duration::from_millis(10)).expect("wait").is_some() {
+        if s.wait_exit(Duration::from_millis(10))
+            .expect("wait")
+            .is_some()
+        {
             break;
         }
         let _ = s.send(line);
@@ -240,5 +244,9 @@ fn a_process_forked_just_before_exec_does_not_live_in_the_switched_session() {
         d.log()
     );
     s.send("exit\n").expect("exit");
-    assert!(s.wait_exit(Duration::from_secs(10)).expect("wait").is_some());
+    assert!(
+        s.wait_exit(Duration::from_secs(10))
+            .expect("wait")
+            .is_some()
+    );
 }

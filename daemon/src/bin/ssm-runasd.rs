@@ -13,6 +13,12 @@ use ssm_runas::service::{self, AwsHealth, Service};
 use ssm_runas::{aws_api, guard, server};
 use tokio::signal::unix::{SignalKind, signal};
 
+/// How often the daemon looks for switched sessions whose helper vanished without
+/// closing them (one `/proc/<pid>/stat` read per live switched session).
+const SWITCH_SWEEP: Duration = Duration::from_secs(1);
+/// Cached owners of ended sessions are dropped every this many sweeps (30 s).
+const PRUNE_EVERY: u64 = 30;
+
 /// The ssm-runas daemon: maps AWS SSM Session Manager sessions to Linux accounts.
 #[derive(Parser)]
 #[command(
@@ -154,12 +160,20 @@ async fn run(config_path: PathBuf, config: Config) -> Result<(), String> {
     let pruner = {
         let service = Arc::clone(&service);
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(30));
+            let mut tick = tokio::time::interval(SWITCH_SWEEP);
+            let mut n_ticks: u64 = 0;
             loop {
                 tick.tick().await;
-                let n = service.prune();
-                if n > 0 {
-                    tracing::debug!("forgot {n} ended sessions");
+                n_ticks += 1;
+                let closed = service.sweep_switches();
+                if closed > 0 {
+                    tracing::info!("recorded the end of {closed} sessions whose helper vanished");
+                }
+                if n_ticks.is_multiple_of(PRUNE_EVERY) {
+                    let n = service.prune();
+                    if n > 0 {
+                        tracing::debug!("forgot {n} ended sessions");
+                    }
                 }
             }
         })
