@@ -1,8 +1,15 @@
 //! The daemon's Unix socket: length-prefixed JSON frames (see `protocol/`), one
 //! request per connection, read/write timeouts, a bound on concurrent connections.
 //! A malformed, oversized or silent client only ever costs its own task.
+//!
+//! Accept, then admit: a connection takes one of the `max_connections` decision slots
+//! only once its whole request has arrived. Until then it costs a task and a file
+//! descriptor, bounded per peer process ([`MAX_PENDING_PER_PEER`]) and in all
+//! ([`MAX_PENDING`]); past either bound a new connection is closed at once. So idle or
+//! stuck clients cannot make every switch wait past the PAM module's timeout.
 #![forbid(unsafe_code)]
 
+use std::collections::HashMap;
 use std::io;
 use std::os::fd::AsFd;
 use std::os::unix::fs::PermissionsExt;
@@ -17,6 +24,54 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 use crate::service::Service;
+
+/// Connections whose request has not arrived yet, at most, in all.
+pub const MAX_PENDING: usize = 512;
+/// Such connections from one process (`SO_PEERCRED` pid), at most. A helper or the
+/// admin CLI opens one at a time.
+pub const MAX_PENDING_PER_PEER: usize = 8;
+
+/// Connections still reading their request, per peer pid.
+#[derive(Default)]
+struct Pending {
+    total: usize,
+    by_peer: HashMap<i32, usize>,
+}
+
+/// One admitted pending connection; gives its place back when dropped.
+struct PendingPlace {
+    table: Arc<std::sync::Mutex<Pending>>,
+    peer: i32,
+}
+
+impl PendingPlace {
+    fn take(table: &Arc<std::sync::Mutex<Pending>>, peer: i32) -> Option<PendingPlace> {
+        let mut t = table.lock().unwrap_or_else(|p| p.into_inner());
+        let mine = t.by_peer.get(&peer).copied().unwrap_or(0);
+        if t.total >= MAX_PENDING || mine >= MAX_PENDING_PER_PEER {
+            return None;
+        }
+        t.total += 1;
+        t.by_peer.insert(peer, mine + 1);
+        Some(PendingPlace {
+            table: Arc::clone(table),
+            peer,
+        })
+    }
+}
+
+impl Drop for PendingPlace {
+    fn drop(&mut self) {
+        let mut t = self.table.lock().unwrap_or_else(|p| p.into_inner());
+        t.total = t.total.saturating_sub(1);
+        if let Some(n) = t.by_peer.get_mut(&self.peer) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                t.by_peer.remove(&self.peer);
+            }
+        }
+    }
+}
 
 /// Binds the socket: its directory is created 0755 root, a stale socket is
 /// replaced, and the socket itself is 0600 — only root (the PAM module runs in the
@@ -59,15 +114,9 @@ pub async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let permits = Arc::new(Semaphore::new(max_connections.max(1)));
+    let pending = Arc::new(std::sync::Mutex::new(Pending::default()));
     let mut tasks = JoinSet::new();
     loop {
-        let permit = tokio::select! {
-            p = Arc::clone(&permits).acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-            _ = shutdown.changed() => break,
-        };
         let stream = tokio::select! {
             r = listener.accept() => match r {
                 Ok((s, _)) => s,
@@ -79,10 +128,22 @@ pub async fn serve(
             },
             _ = shutdown.changed() => break,
         };
+        let peer = crate::peer::peer_cred(stream.as_fd()).map_or(0, |c| c.pid);
+        let Some(place) = PendingPlace::take(&pending, peer) else {
+            service
+                .counters
+                .errors
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::warn!(
+                "refused a connection from process {peer}: too many connections without a request"
+            );
+            drop(stream);
+            continue;
+        };
         let service = Arc::clone(&service);
+        let permits = Arc::clone(&permits);
         tasks.spawn(async move {
-            let _permit = permit;
-            if let Err(e) = connection(stream, &service, client_timeout).await {
+            if let Err(e) = connection(stream, &service, client_timeout, place, permits).await {
                 tracing::debug!("client dropped: {e}");
             }
         });
@@ -97,6 +158,8 @@ async fn connection(
     mut stream: UnixStream,
     service: &Service,
     timeout: Duration,
+    place: PendingPlace,
+    permits: Arc<Semaphore>,
 ) -> Result<(), FrameError> {
     let req: Request = match tokio::time::timeout(timeout, read_frame(&mut stream)).await {
         Ok(Ok(r)) => r,
@@ -122,6 +185,11 @@ async fn connection(
                 "client silent",
             )));
         }
+    };
+    // The request is here: from now on it waits for a decision slot, not for its peer.
+    drop(place);
+    let Ok(_permit) = permits.acquire_owned().await else {
+        return Ok(());
     };
     let answer = service.handle(stream.as_fd(), req).await;
     match tokio::time::timeout(timeout, write_frame(&mut stream, &answer)).await {

@@ -451,6 +451,34 @@ fn bad_clients_are_dropped_without_delaying_others() {
 }
 
 #[test]
+fn idle_connections_do_not_hold_up_a_decision() {
+    if skip_unless_root("idle_connections_do_not_hold_up_a_decision") {
+        return;
+    }
+    let w = World::new();
+    let d = start(&w, "");
+    let sock = w.socket();
+    // Far more silent connections than the daemon's 64 decision slots, each held open
+    // for the whole client timeout (2 s in the test config).
+    let silent: Vec<_> = (0..200)
+        .map(|_| std::os::unix::net::UnixStream::connect(&sock).expect("connect"))
+        .collect();
+    let t0 = Instant::now();
+    let st = Command::new(ssm_runas_tests::daemon_env::built("ssm-runas"))
+        .args(["status", "--json", "--socket"])
+        .arg(&sock)
+        .output()
+        .expect("status");
+    let waited = t0.elapsed();
+    assert!(st.status.success(), "{st:?}\n{}", d.log());
+    assert!(
+        waited < Duration::from_secs(1),
+        "status waited {waited:?} behind idle connections"
+    );
+    drop(silent);
+}
+
+#[test]
 fn reload_keeps_the_old_config_when_the_new_one_is_invalid() {
     if skip_unless_root("reload_keeps_the_old_config_when_the_new_one_is_invalid") {
         return;
