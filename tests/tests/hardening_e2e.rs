@@ -250,3 +250,60 @@ fn a_process_forked_just_before_exec_does_not_live_in_the_switched_session() {
             .is_some()
     );
 }
+
+#[test]
+fn a_helper_killed_with_sigkill_still_gets_its_session_closed_record() {
+    if skip_unless_root("a_helper_killed_with_sigkill_still_gets_its_session_closed_record") {
+        return;
+    }
+    let w = World::new();
+    let sw = Switch::install(&w);
+    let d = Daemon::start(&w, &config(&sw, &w)).unwrap_or_else(|e| panic!("{e}"));
+    w.add_session("alice-0a1b2c3d4e5f60718", "ReadOnly", "alice");
+    let mut s = sw.session(&w, "alice-0a1b2c3d4e5f60718");
+    let out = run(&mut s, "id -un", "k");
+    assert!(
+        out.contains(&format!("\r\n{}\r\n", w.readonly.name)),
+        "{out}\n{}",
+        d.log()
+    );
+    // The worker's direct child is the landing shell that exec'd the helper.
+    let worker = s.pid();
+    let children = std::fs::read_to_string(format!("/proc/{worker}/task/{worker}/children"))
+        .expect("children of the worker");
+    let helper: i32 = children
+        .split_whitespace()
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("the helper");
+    let comm = std::fs::read_to_string(format!("/proc/{helper}/comm")).unwrap_or_default();
+    assert_eq!(comm.trim_end(), "ssm-runas-login");
+    // As root could (the agent's TerminateSession kills only its direct child).
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(helper),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill");
+    let rec = w
+        .wait_audit(
+            |r| {
+                r["SSM_RUNAS_DECISION"] == "session-closed"
+                    && r["SSM_RUNAS_SESSION_ID"] == "alice-0a1b2c3d4e5f60718"
+            },
+            Duration::from_secs(5),
+        )
+        .unwrap_or_else(|| panic!("no session-closed record: {:?}\n{}", w.audit(), d.log()));
+    assert_eq!(
+        rec["SSM_RUNAS_LINUX_USER"],
+        w.readonly.name.as_str(),
+        "{rec}"
+    );
+    assert!(
+        rec["SSM_RUNAS_REASON"]
+            .as_str()
+            .unwrap_or("")
+            .contains("without closing it"),
+        "{rec}"
+    );
+    let _ = s.wait_exit(Duration::from_secs(5));
+}
