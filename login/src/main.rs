@@ -13,6 +13,8 @@
 //! fork; the child sets gid/uid, a clean environment, chdir home, exec; the parent
 //! waits, closes the session, deletes credentials, ends PAM and exits with the
 //! child's status.
+// Product code never panics on purpose: errors are values (tests may unwrap).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 mod env;
 mod pam;

@@ -18,6 +18,8 @@
 //! - `session`: `SessionOpened` / `SessionClosed` (audit; closing never fails).
 //!
 //! The exported functions only adapt libpam to [`logic`], which holds the behaviour.
+// Product code never panics on purpose: errors are values (tests may unwrap).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod logic;
 

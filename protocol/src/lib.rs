@@ -11,6 +11,8 @@
 //! from the kernel (`SO_PEERCRED`), so requests carry no pid, uid or session id.
 //! This crate holds no AWS types and no secrets.
 #![forbid(unsafe_code)]
+// Product code never panics on purpose: errors are values (tests may unwrap).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 use serde::{Deserialize, Serialize};
 use std::io::{self, Read, Write};

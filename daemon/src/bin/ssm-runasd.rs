@@ -1,6 +1,8 @@
 //! `ssm-runasd`: answers the PAM module's question "which Linux account may the
 //! process at the other end of this socket become, and why".
 #![forbid(unsafe_code)]
+// Product code never panics on purpose: errors are values (tests may unwrap).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 use std::path::PathBuf;
 use std::process::ExitCode;
