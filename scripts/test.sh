@@ -12,4 +12,6 @@ scripts/deps.sh
 # One build of everything (binaries, the PAM module's .so, test targets); the test
 # run below reuses it.
 cargo build --workspace --all-targets --locked
-cargo test --workspace --locked
+# Root-only tests are marked #[ignore = "needs root"] (a run without root lists them
+# as ignored); this script runs as root, so it includes them.
+cargo test --workspace --locked -- --include-ignored

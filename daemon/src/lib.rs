@@ -16,7 +16,10 @@
 //! - [`switches`]: allowed switches by helper process, and sessions whose helper vanished.
 //! - [`server`]: the Unix socket, frames, timeouts and the connection bound.
 // Product code never panics on purpose: errors are values (tests may unwrap).
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 pub mod agent_state;
 pub mod ancestry;
 pub mod audit;

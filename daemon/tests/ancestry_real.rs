@@ -27,13 +27,13 @@ fn proc_root() -> &'static Path {
     Path::new("/proc")
 }
 
-fn need_root(test: &str) -> bool {
-    if nix::unistd::geteuid().is_root() {
-        true
-    } else {
-        eprintln!("note: {test} skipped: it needs root to start processes as other users");
-        false
-    }
+/// Root-only: these tests are `#[ignore = "needs root"]`; run as root with
+/// `--include-ignored` (scripts/test.sh does).
+fn require_root() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "this test needs root to start processes as other users: run it as root, or leave out --include-ignored"
+    );
 }
 
 /// The role this test binary plays when the fake worker starts it: drop to
@@ -205,10 +205,9 @@ fn policy(dir: &Path) -> WorkerPolicy {
 const WORKER_REL: &str = "agent/3.3.1142.0/ssm-session-worker";
 
 #[test]
+#[ignore = "needs root"]
 fn finds_a_real_worker_from_its_unprivileged_child() {
-    if !need_root("finds_a_real_worker_from_its_unprivileged_child") {
-        return;
-    }
+    require_root();
     let dir = TempDir::new("real");
     let mut w = FakeWorker::start(
         &dir.0,
@@ -229,10 +228,9 @@ fn finds_a_real_worker_from_its_unprivileged_child() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn old_agent_command_line_with_an_instance_id() {
-    if !need_root("old_agent_command_line_with_an_instance_id") {
-        return;
-    }
+    require_root();
     let dir = TempDir::new("iid");
     let w = FakeWorker::start(&dir.0, WORKER_REL, &[SID, IID], ChildKind::Sleep, None);
     let child = w.wait_for_child(0);
@@ -241,10 +239,9 @@ fn old_agent_command_line_with_an_instance_id() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_worker_whose_binary_was_replaced_still_counts() {
-    if !need_root("a_worker_whose_binary_was_replaced_still_counts") {
-        return;
-    }
+    require_root();
     let dir = TempDir::new("deleted");
     let w = FakeWorker::start(
         &dir.0,
@@ -262,10 +259,9 @@ fn a_worker_whose_binary_was_replaced_still_counts() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_non_root_worker_lookalike_is_denied() {
-    if !need_root("a_non_root_worker_lookalike_is_denied") {
-        return;
-    }
+    require_root();
     let dir = TempDir::new("nonroot");
     let w = FakeWorker::start(&dir.0, WORKER_REL, &[SID], ChildKind::Sleep, Some(NOBODY));
     let child = w.wait_for_child(NOBODY);
@@ -279,10 +275,9 @@ fn a_non_root_worker_lookalike_is_denied() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_root_lookalike_from_another_path_is_denied() {
-    if !need_root("a_root_lookalike_from_another_path_is_denied") {
-        return;
-    }
+    require_root();
     let dir = TempDir::new("elsewhere");
     let w = FakeWorker::start(
         &dir.0,
@@ -330,10 +325,9 @@ fn accept_within(listener: &UnixListener, limit: Duration) -> UnixStream {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn identify_a_setuid_helper_on_the_socket() {
-    if !need_root("identify_a_setuid_helper_on_the_socket") {
-        return;
-    }
+    require_root();
     let dir = TempDir::new("identify");
     let sock = dir.0.join("sock");
     let listener = UnixListener::bind(&sock).unwrap();

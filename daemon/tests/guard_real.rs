@@ -28,13 +28,13 @@ fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
 
-macro_rules! need_root {
-    () => {
-        if !is_root() {
-            eprintln!("skipped: the landing guard tests need root");
-            return;
-        }
-    };
+/// Root-only: these tests are `#[ignore = "needs root"]`; run as root with
+/// `--include-ignored` (scripts/test.sh does).
+fn require_root() {
+    assert!(
+        is_root(),
+        "this test needs root: run it as root, or leave out --include-ignored"
+    );
 }
 
 /// A landing user made for one test, removed on drop.
@@ -282,8 +282,9 @@ fn exists(pid: i32) -> bool {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn outside_any_session_is_killed_at_once_with_process_events() {
-    need_root!();
+    require_root();
     let user = LandingUser::new("ev");
     let dir = TempDir::new("ev");
     let mut s = settings(&user, &dir.0, GuardMode::Enforce);
@@ -314,8 +315,9 @@ fn outside_any_session_is_killed_at_once_with_process_events() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn outside_any_session_is_killed_by_the_scan_alone() {
-    need_root!();
+    require_root();
     let user = LandingUser::new("sc");
     let dir = TempDir::new("sc");
     let mut s = settings(&user, &dir.0, GuardMode::Enforce);
@@ -339,8 +341,9 @@ fn outside_any_session_is_killed_by_the_scan_alone() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn audit_mode_records_once_and_kills_nothing() {
-    need_root!();
+    require_root();
     let user = LandingUser::new("au");
     let dir = TempDir::new("au");
     let g = start(
@@ -395,8 +398,9 @@ fn setpriv(user: &LandingUser) -> String {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_landing_shell_lives_only_for_its_grace_and_the_worker_survives() {
-    need_root!();
+    require_root();
     if Command::new("setpriv").arg("--version").output().is_err() {
         eprintln!("skipped: setpriv (util-linux) is needed");
         return;
@@ -450,8 +454,9 @@ fn a_landing_shell_lives_only_for_its_grace_and_the_worker_survives() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_command_started_by_a_landing_shell_ends_the_session_at_once() {
-    need_root!();
+    require_root();
     if Command::new("setpriv").arg("--version").output().is_err() {
         eprintln!("skipped: setpriv (util-linux) is needed");
         return;
@@ -486,8 +491,9 @@ fn a_command_started_by_a_landing_shell_ends_the_session_at_once() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn root_processes_in_the_session_are_never_killed() {
-    need_root!();
+    require_root();
     if Command::new("setpriv").arg("--version").output().is_err() {
         eprintln!("skipped: setpriv (util-linux) is needed");
         return;
@@ -531,8 +537,9 @@ fn root_processes_in_the_session_are_never_killed() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn the_switch_helper_is_never_killed() {
-    need_root!();
+    require_root();
     if Command::new("setpriv").arg("--version").output().is_err() {
         eprintln!("skipped: setpriv (util-linux) is needed");
         return;
@@ -579,8 +586,9 @@ fn the_switch_helper_is_never_killed() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn the_person_is_told_on_the_terminal() {
-    need_root!();
+    require_root();
     let user = LandingUser::new("tt");
     let dir = TempDir::new("tt");
     let g = start(

@@ -14,7 +14,10 @@
 //! waits, closes the session, deletes credentials, ends PAM and exits with the
 //! child's status.
 // Product code never panics on purpose: errors are values (tests may unwrap).
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 mod env;
 mod pam;

@@ -19,7 +19,10 @@
 //!
 //! The exported functions only adapt libpam to [`logic`], which holds the behaviour.
 // Product code never panics on purpose: errors are values (tests may unwrap).
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 pub mod logic;
 

@@ -12,7 +12,10 @@
 //! This crate holds no AWS types and no secrets.
 #![forbid(unsafe_code)]
 // Product code never panics on purpose: errors are values (tests may unwrap).
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 use serde::{Deserialize, Serialize};
 use std::io::{self, Read, Write};

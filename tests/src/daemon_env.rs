@@ -11,6 +11,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::fake_ssm::{FakeSession, FakeSsm};
+pub use crate::harness::require_root;
 use crate::harness::{TempDir, TestUser, processes_of};
 
 /// The instance the fake SSM and the daemon agree on.

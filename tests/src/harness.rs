@@ -47,6 +47,16 @@ fn run(cmd: &mut Command) -> io::Result<()> {
     }
 }
 
+/// For root-only tests, which are marked `#[ignore = "needs root"]` so that a run without
+/// root lists them as ignored rather than passed; `scripts/test.sh` runs them as root with
+/// `--include-ignored`. Run without root anyway, they stop here with this message.
+pub fn require_root() {
+    assert!(
+        is_root(),
+        "this test needs root (it creates users, setuid files and PAM services): run it as root, or leave out --include-ignored"
+    );
+}
+
 /// Pids of the processes whose real uid is `uid`.
 pub fn processes_of(uid: u32) -> Vec<i32> {
     let Ok(dir) = fs::read_dir("/proc") else {

@@ -5,7 +5,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
-use ssm_runas_tests::daemon_env::{Daemon, INSTANCE, World, install, json_of, skip_unless_root};
+use ssm_runas_tests::daemon_env::{Daemon, INSTANCE, World, install, json_of, require_root};
 use ssm_runas_tests::fake_ssm::{FakeSession, Fault};
 
 fn start(world: &World, extra: &str) -> Daemon {
@@ -16,10 +16,9 @@ fn start(world: &World, extra: &str) -> Daemon {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn one_person_two_permission_sets_two_accounts() {
-    if skip_unless_root("one_person_two_permission_sets_two_accounts") {
-        return;
-    }
+    require_root();
     let w = World::new();
     let d = start(&w, "");
     w.add_session(
@@ -99,10 +98,9 @@ fn one_person_two_permission_sets_two_accounts() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn denials_carry_a_reason_for_the_person() {
-    if skip_unless_root("denials_carry_a_reason_for_the_person") {
-        return;
-    }
+    require_root();
     let w = World::new();
     let d = start(&w, "");
     w.add_session("mallory-0a1b2c3d4e5f60718", "Admin", "mallory");
@@ -143,10 +141,9 @@ fn denials_carry_a_reason_for_the_person() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn spoofed_and_out_of_session_callers_are_refused() {
-    if skip_unless_root("spoofed_and_out_of_session_callers_are_refused") {
-        return;
-    }
+    require_root();
     let w = World::new();
     let d = start(&w, "");
     let sid = "alice-0a1b2c3d4e5f60718";
@@ -251,10 +248,9 @@ fn spoofed_and_out_of_session_callers_are_refused() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_session_of_another_instance_or_not_connected_is_denied() {
-    if skip_unless_root("a_session_of_another_instance_or_not_connected_is_denied") {
-        return;
-    }
+    require_root();
     let w = World::new();
     let _d = start(&w, "");
     let owner =
@@ -293,10 +289,9 @@ fn a_session_of_another_instance_or_not_connected_is_denied() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn upstream_failures_deny_within_the_deadline_and_show_in_status() {
-    if skip_unless_root("upstream_failures_deny_within_the_deadline_and_show_in_status") {
-        return;
-    }
+    require_root();
     let w = World::new();
     let d = start(&w, "");
     w.add_session("alice-0a1b2c3d4e5f60718", "ReadOnly", "alice");
@@ -363,10 +358,9 @@ fn upstream_failures_deny_within_the_deadline_and_show_in_status() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn concurrent_sessions_share_lookups() {
-    if skip_unless_root("concurrent_sessions_share_lookups") {
-        return;
-    }
+    require_root();
     let w = World::new();
     let d = start(&w, "");
     // Wait for the start-up probe calls, then count only ours.
@@ -411,10 +405,9 @@ fn concurrent_sessions_share_lookups() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn bad_clients_are_dropped_without_delaying_others() {
-    if skip_unless_root("bad_clients_are_dropped_without_delaying_others") {
-        return;
-    }
+    require_root();
     let w = World::new();
     let d = start(&w, "");
     let sock = w.socket();
@@ -451,10 +444,9 @@ fn bad_clients_are_dropped_without_delaying_others() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn idle_connections_do_not_hold_up_a_decision() {
-    if skip_unless_root("idle_connections_do_not_hold_up_a_decision") {
-        return;
-    }
+    require_root();
     let w = World::new();
     let d = start(&w, "");
     let sock = w.socket();
@@ -479,10 +471,9 @@ fn idle_connections_do_not_hold_up_a_decision() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn reload_keeps_the_old_config_when_the_new_one_is_invalid() {
-    if skip_unless_root("reload_keeps_the_old_config_when_the_new_one_is_invalid") {
-        return;
-    }
+    require_root();
     let w = World::new();
     let mut d = start(&w, "");
     let rules = || {
@@ -522,10 +513,9 @@ fn reload_keeps_the_old_config_when_the_new_one_is_invalid() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn the_session_ending_mid_request_is_denied() {
-    if skip_unless_root("the_session_ending_mid_request_is_denied") {
-        return;
-    }
+    require_root();
     let w = World::new();
     let _d = start(&w, "");
     w.add_session("alice-0a1b2c3d4e5f60718", "ReadOnly", "alice");
@@ -560,10 +550,9 @@ fn the_session_ending_mid_request_is_denied() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn audit_records_reach_a_real_journald() {
-    if skip_unless_root("audit_records_reach_a_real_journald") {
-        return;
-    }
+    require_root();
     if !ssm_runas_tests::journal::available() {
         eprintln!("audit_records_reach_a_real_journald: skipped (no systemd-journald)");
         return;
@@ -643,10 +632,9 @@ fn audit_records_reach_a_real_journald() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn agent_state_source_needs_no_api_and_falls_back_when_asked() {
-    if skip_unless_root("agent_state_source_needs_no_api_and_falls_back_when_asked") {
-        return;
-    }
+    require_root();
     let w = World::new();
     let state_dir = w.dir.path().join("agent-state");
     let only_state = w.config("").replace(
@@ -712,10 +700,9 @@ fn agent_state_source_needs_no_api_and_falls_back_when_asked() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn instance_id_comes_from_instance_metadata_when_not_configured() {
-    if skip_unless_root("instance_id_comes_from_instance_metadata_when_not_configured") {
-        return;
-    }
+    require_root();
     let w = World::new();
     let config = w
         .config("")
@@ -748,10 +735,9 @@ fn instance_id_comes_from_instance_metadata_when_not_configured() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn sigterm_finishes_requests_in_flight() {
-    if skip_unless_root("sigterm_finishes_requests_in_flight") {
-        return;
-    }
+    require_root();
     let w = World::new();
     let mut d = start(&w, "");
     w.add_session("alice-0a1b2c3d4e5f60718", "ReadOnly", "alice");

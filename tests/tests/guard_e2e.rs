@@ -5,7 +5,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ssm_runas_tests::daemon_env::{Daemon, Switch, World, skip_unless_root};
+use ssm_runas_tests::daemon_env::{Daemon, Switch, World, require_root};
 use ssm_runas_tests::harness::{PtySession, processes_of};
 
 const LINE: &str = "ssm-runas: this session did not switch accounts and is being closed";
@@ -29,10 +29,9 @@ fn wait_until(within: Duration, f: impl Fn() -> bool) -> bool {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_ctrl_c_that_discards_the_profile_line_does_not_leave_a_landing_shell() {
-    if skip_unless_root("a_ctrl_c_that_discards_the_profile_line_does_not_leave_a_landing_shell") {
-        return;
-    }
+    require_root();
     let w = World::new();
     let sw = Switch::install(&w);
     let d = Daemon::start(&w, &config(&sw, &w, "enforce")).unwrap_or_else(|e| panic!("{e}"));
@@ -84,10 +83,9 @@ fn a_ctrl_c_that_discards_the_profile_line_does_not_leave_a_landing_shell() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn landing_processes_outside_a_session_are_killed_or_recorded() {
-    if skip_unless_root("landing_processes_outside_a_session_are_killed_or_recorded") {
-        return;
-    }
+    require_root();
     let w = World::new();
     let sw = Switch::install(&w);
     let su = |w: &World| {
@@ -149,10 +147,9 @@ fn landing_processes_outside_a_session_are_killed_or_recorded() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_switched_session_is_left_alone() {
-    if skip_unless_root("a_switched_session_is_left_alone") {
-        return;
-    }
+    require_root();
     let w = World::new();
     let sw = Switch::install(&w);
     let _d = Daemon::start(&w, &config(&sw, &w, "enforce")).unwrap_or_else(|e| panic!("{e}"));

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use ssm_runas_tests::daemon_env::{Daemon, Switch, World, built, install, skip_unless_root};
+use ssm_runas_tests::daemon_env::{Daemon, Switch, World, built, install, require_root};
 use ssm_runas_tests::harness::{PtySession, processes_of};
 
 fn config(sw: &Switch, w: &World) -> String {
@@ -55,10 +55,9 @@ fn commands_of(uid: u32) -> Vec<String> {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_landing_process_whose_main_thread_exited_is_still_closed() {
-    if skip_unless_root("a_landing_process_whose_main_thread_exited_is_still_closed") {
-        return;
-    }
+    require_root();
     let w = World::new();
     let sw = Switch::install(&w);
     let d = Daemon::start(&w, &config(&sw, &w)).unwrap_or_else(|e| panic!("{e}"));
@@ -111,10 +110,9 @@ fn a_landing_process_whose_main_thread_exited_is_still_closed() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_denied_session_cannot_signal_another_sessions_helper() {
-    if skip_unless_root("a_denied_session_cannot_signal_another_sessions_helper") {
-        return;
-    }
+    require_root();
     let w = World::new();
     let sw = Switch::install(&w);
     let d = Daemon::start(&w, &config(&sw, &w)).unwrap_or_else(|e| panic!("{e}"));
@@ -182,10 +180,9 @@ fn a_denied_session_cannot_signal_another_sessions_helper() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_process_forked_just_before_exec_does_not_live_in_the_switched_session() {
-    if skip_unless_root("a_process_forked_just_before_exec_does_not_live_in_the_switched_session") {
-        return;
-    }
+    require_root();
     let w = World::new();
     let sw = Switch::install(&w);
     let d = Daemon::start(&w, &config(&sw, &w)).unwrap_or_else(|e| panic!("{e}"));
@@ -252,10 +249,9 @@ fn a_process_forked_just_before_exec_does_not_live_in_the_switched_session() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_helper_killed_with_sigkill_still_gets_its_session_closed_record() {
-    if skip_unless_root("a_helper_killed_with_sigkill_still_gets_its_session_closed_record") {
-        return;
-    }
+    require_root();
     let w = World::new();
     let sw = Switch::install(&w);
     let d = Daemon::start(&w, &config(&sw, &w)).unwrap_or_else(|e| panic!("{e}"));

@@ -9,7 +9,7 @@
 
 use ssm_runas_protocol::{Allow, Request, Response, read_frame, write_frame};
 use ssm_runas_tests::harness::{
-    PamServiceFile, PtySession, TempDir, TestUser, is_root, processes_of, suid_dir,
+    PamServiceFile, PtySession, TempDir, TestUser, processes_of, suid_dir,
 };
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixListener;
@@ -40,18 +40,6 @@ fn artifact(name: &str) -> PathBuf {
 
 fn module() -> PathBuf {
     artifact("libpam_ssm_runas.so")
-}
-
-fn skip() -> bool {
-    if !is_root() {
-        eprintln!("skipped: needs root (writes /etc/pam.d, creates users)");
-        return true;
-    }
-    assert!(
-        Path::new("/usr/bin/pamtester").exists() || Path::new("/bin/pamtester").exists(),
-        "pamtester is not installed"
-    );
-    false
 }
 
 type Answer = dyn Fn(&Request) -> Option<Response> + Send + Sync;
@@ -166,11 +154,20 @@ fn other_service() -> String {
     format!("ssm-runas-other-{}", std::process::id())
 }
 
+/// Root-only (users, /etc/pam.d): these tests are `#[ignore = "needs root"]`; run as
+/// root with `--include-ignored` (scripts/test.sh does).
+fn require_root() {
+    ssm_runas_tests::harness::require_root();
+    assert!(
+        Path::new("/usr/bin/pamtester").exists() || Path::new("/bin/pamtester").exists(),
+        "pamtester is not installed"
+    );
+}
+
 #[test]
+#[ignore = "needs root"]
 fn other_services_get_pam_ignore() {
-    if skip() {
-        return;
-    }
+    require_root();
     let so = module();
     let daemon = allowing("alice");
     let service = format!("{}-a", other_service());
@@ -239,10 +236,9 @@ fn ssm_runas_service(socket: &Path) -> PamServiceFile {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn allowed_session_sets_pam_user_and_reports_the_session() {
-    if skip() {
-        return;
-    }
+    require_root();
     let daemon = allowing("alice");
     let _f = ssm_runas_service(&daemon.socket);
     let out = pamtester(
@@ -270,10 +266,9 @@ fn allowed_session_sets_pam_user_and_reports_the_session() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn denied_session_fails_with_the_reason() {
-    if skip() {
-        return;
-    }
+    require_root();
     let daemon = StubDaemon::start(|_| {
         Some(Response::Deny {
             reason: "no rule maps permission set ReadOnly".into(),
@@ -293,10 +288,9 @@ fn denied_session_fails_with_the_reason() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn daemon_down_fails_with_a_clear_message() {
-    if skip() {
-        return;
-    }
+    require_root();
     let dir = TempDir::new("ssm-runas-nodaemon").unwrap();
     let _f = ssm_runas_service(&dir.path().join("absent.sock"));
     let out = pamtester("ssm-runas", "", &["authenticate"]);
@@ -309,10 +303,9 @@ fn daemon_down_fails_with_a_clear_message() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn preset_user_other_than_the_mapped_one_fails() {
-    if skip() {
-        return;
-    }
+    require_root();
     let daemon = allowing("alice");
     let _f = ssm_runas_service(&daemon.socket);
     let out = pamtester("ssm-runas", "root", &["authenticate"]);
@@ -328,10 +321,9 @@ fn preset_user_other_than_the_mapped_one_fails() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn account_step_refuses_another_user() {
-    if skip() {
-        return;
-    }
+    require_root();
     let daemon = allowing("alice");
     let _f = ssm_runas_service(&daemon.socket);
     let out = pamtester("ssm-runas", "bob", &["acct_mgmt"]);
@@ -389,10 +381,9 @@ fn run_in_session(s: &mut PtySession, cmd: &str, marker: &str) -> String {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn helper_switches_the_session_into_the_mapped_account() {
-    if skip() {
-        return;
-    }
+    require_root();
     let landing = TestUser::create("land").unwrap();
     let mapped = TestUser::create("mapped").unwrap();
     let daemon = allowing(&mapped.name);
@@ -433,10 +424,9 @@ fn helper_switches_the_session_into_the_mapped_account() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn helper_denied_ends_the_session_with_one_line() {
-    if skip() {
-        return;
-    }
+    require_root();
     let landing = TestUser::create("land").unwrap();
     let daemon = StubDaemon::start(|_| {
         Some(Response::Deny {
@@ -464,10 +454,9 @@ fn helper_denied_ends_the_session_with_one_line() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn helper_refuses_to_run_unless_setuid() {
-    if skip() {
-        return;
-    }
+    require_root();
     // Run as root directly (not setuid, real uid 0): refused before PAM.
     let out = Command::new(artifact("ssm-runas-login")).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
@@ -486,10 +475,9 @@ fn helper_refuses_to_run_unless_setuid() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn silent_daemon_times_out_with_a_clear_message() {
-    if skip() {
-        return;
-    }
+    require_root();
     // The shortest timeout the module accepts: one second past the daemon's deadline.
     let daemon = StubDaemon::start(|_| None);
     let so = module();
@@ -518,11 +506,10 @@ fn silent_daemon_times_out_with_a_clear_message() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn helper_passes_on_the_exit_status_and_signal_of_the_command() {
     use std::os::unix::process::{CommandExt, ExitStatusExt};
-    if skip() {
-        return;
-    }
+    require_root();
     let landing = TestUser::create("land").unwrap();
     let mapped = TestUser::create("mapped").unwrap();
     let daemon = allowing(&mapped.name);
@@ -557,10 +544,9 @@ fn helper_passes_on_the_exit_status_and_signal_of_the_command() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn terminating_the_session_leaves_no_process_behind() {
-    if skip() {
-        return;
-    }
+    require_root();
     let landing = TestUser::create("land").unwrap();
     let mapped = TestUser::create("mapped").unwrap();
     let daemon = allowing(&mapped.name);
@@ -594,11 +580,10 @@ fn terminating_the_session_leaves_no_process_behind() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn helper_never_becomes_root_and_reports_a_missing_shell() {
     use std::os::unix::process::CommandExt;
-    if skip() {
-        return;
-    }
+    require_root();
     let landing = TestUser::create("land").unwrap();
     let (_dir, helper) = install_helper(&landing);
     let as_landing = || {
@@ -643,11 +628,10 @@ fn helper_never_becomes_root_and_reports_a_missing_shell() {
 
 /// The packaged Debian service file, pointed at the built module and the stub.
 #[test]
+#[ignore = "needs root"]
 fn packaged_debian_service_file_switches() {
     use std::os::unix::process::CommandExt;
-    if skip() {
-        return;
-    }
+    require_root();
     if !Path::new("/etc/pam.d/common-account").exists() {
         eprintln!("skipped: not a Debian-style PAM configuration");
         return;
@@ -692,10 +676,9 @@ fn packaged_debian_service_file_switches() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn ctrl_c_while_the_helper_waits_does_not_break_the_switch() {
-    if skip() {
-        return;
-    }
+    require_root();
     let landing = TestUser::create("land").unwrap();
     let mapped = TestUser::create("mapped").unwrap();
     let user = mapped.name.clone();

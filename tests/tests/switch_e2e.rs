@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use ssm_runas_tests::daemon_env::{Daemon, Switch, World, install, skip_unless_root};
+use ssm_runas_tests::daemon_env::{Daemon, Switch, World, install, require_root};
 use ssm_runas_tests::fake_ssm::Fault;
 use ssm_runas_tests::harness::{PtySession, processes_of};
 
@@ -46,10 +46,9 @@ fn no_landing_processes(w: &World, within: Duration) -> bool {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn one_person_two_permission_sets_land_as_two_accounts() {
-    if skip_unless_root("one_person_two_permission_sets_land_as_two_accounts") {
-        return;
-    }
+    require_root();
     let w = World::new();
     let sw = Switch::install(&w);
     let d = Daemon::start(&w, &world_config(&sw, &w)).unwrap_or_else(|e| panic!("{e}"));
@@ -109,10 +108,9 @@ fn one_person_two_permission_sets_land_as_two_accounts() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_denied_permission_set_prints_the_reason_and_ends_the_session() {
-    if skip_unless_root("a_denied_permission_set_prints_the_reason_and_ends_the_session") {
-        return;
-    }
+    require_root();
     let w = World::new();
     let sw = Switch::install(&w);
     let d = Daemon::start(&w, &world_config(&sw, &w)).unwrap_or_else(|e| panic!("{e}"));
@@ -136,10 +134,9 @@ fn a_denied_permission_set_prints_the_reason_and_ends_the_session() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn daemon_down_or_aws_failing_ends_the_session_with_a_clear_line() {
-    if skip_unless_root("daemon_down_or_aws_failing_ends_the_session_with_a_clear_line") {
-        return;
-    }
+    require_root();
     let w = World::new();
     let sw = Switch::install(&w);
     // No daemon at all.
@@ -184,10 +181,9 @@ fn daemon_down_or_aws_failing_ends_the_session_with_a_clear_line() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn the_helper_outside_a_session_or_outside_the_landing_group_is_refused() {
-    if skip_unless_root("the_helper_outside_a_session_or_outside_the_landing_group_is_refused") {
-        return;
-    }
+    require_root();
     let w = World::new();
     let sw = Switch::install(&w);
     let _d = Daemon::start(&w, &world_config(&sw, &w)).unwrap_or_else(|e| panic!("{e}"));
@@ -236,10 +232,9 @@ fn the_helper_outside_a_session_or_outside_the_landing_group_is_refused() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn keystrokes_typed_before_the_switch_never_run() {
-    if skip_unless_root("keystrokes_typed_before_the_switch_never_run") {
-        return;
-    }
+    require_root();
     let w = World::new();
     let sw = Switch::install(&w);
     let _d = Daemon::start(&w, &world_config(&sw, &w)).unwrap_or_else(|e| panic!("{e}"));
@@ -262,10 +257,9 @@ fn keystrokes_typed_before_the_switch_never_run() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn pamtester_in_a_session_against_the_real_daemon() {
-    if skip_unless_root("pamtester_in_a_session_against_the_real_daemon") {
-        return;
-    }
+    require_root();
     let Ok(pamtester) = which("pamtester") else {
         eprintln!("pamtester_in_a_session_against_the_real_daemon: skipped (no pamtester)");
         return;

@@ -4,7 +4,10 @@
 //! (status); 2 usage or configuration error.
 #![forbid(unsafe_code)]
 // Product code never panics on purpose: errors are values (tests may unwrap).
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 use std::io::Write;
 use std::path::PathBuf;

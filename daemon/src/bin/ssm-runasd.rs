@@ -2,7 +2,10 @@
 //! process at the other end of this socket become, and why".
 #![forbid(unsafe_code)]
 // Product code never panics on purpose: errors are values (tests may unwrap).
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 use std::path::PathBuf;
 use std::process::ExitCode;
