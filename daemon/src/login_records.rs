@@ -4,8 +4,8 @@
 //! switched session and closes it when the shell ends. When the agent SIGKILLs
 //! the helper (TerminateSession, idle timeout) nothing of the session is left to
 //! close it, and `who` would show a ghost. Every [`SWEEP_INTERVAL`] the daemon
-//! closes each entry of ours whose shell is gone: the pid no longer exists, or
-//! it is now another login's process (its loginuid is not the entry's account).
+//! closes each entry of ours whose shell is gone: the pid no longer exists or is
+//! a zombie, or it is now another login's process (its loginuid is not the entry's account).
 #![forbid(unsafe_code)]
 
 use crate::sys::{self, UtEntry};
@@ -26,10 +26,18 @@ static WARNED: AtomicBool = AtomicBool::new(false);
 /// Whether the shell of `entry` has ended: its pid is gone, or belongs to a
 /// process of another login (a reused pid).
 fn gone(entry: &UtEntry) -> bool {
-    let dir = format!("/proc/{}", entry.pid);
-    if entry.pid <= 0 || !std::path::Path::new(&dir).exists() {
+    if entry.pid <= 0 {
         return true;
     }
+    match crate::peer::stat(std::path::Path::new("/proc"), entry.pid) {
+        // An unreaped zombie has ended too.
+        Ok(st) if st.exited() => return true,
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return true,
+        // Unreadable for another reason: not proof that it ended.
+        Err(_) => return false,
+    }
+    let dir = format!("/proc/{}", entry.pid);
     let Ok(text) = std::fs::read_to_string(format!("{dir}/loginuid")) else {
         return false;
     };
