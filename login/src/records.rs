@@ -71,6 +71,33 @@ fn line_and_id(tty: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
     Some((line.to_vec(), id))
 }
 
+/// Device numbers of pty slaves (`/dev/pts/N`): majors 136 to 143.
+const PTY_SLAVE_MAJORS: std::ops::RangeInclusive<u32> = 136..=143;
+
+/// The controlling terminal of this process, (major, minor), from the kernel
+/// (`/proc/self/stat` field 7, `tty_nr`).
+fn controlling_tty() -> Option<(u32, u32)> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let after = &stat[stat.rfind(')')? + 1..];
+    let tty_nr: u32 = after.split_whitespace().nth(4)?.parse().ok()?;
+    (tty_nr != 0).then(|| decode_dev(tty_nr))
+}
+
+/// The kernel's `new_encode_dev` undone: minor in bits 0–7 and 20–31, major in 8–19.
+fn decode_dev(dev: u32) -> (u32, u32) {
+    ((dev >> 8) & 0xfff, (dev & 0xff) | ((dev >> 12) & 0xfff00))
+}
+
+/// The terminal on fd 0 when it is the session's own: a pty slave that is also
+/// this process's controlling terminal. Anything else — `/dev/tty`, `/dev/ptmx`,
+/// a console, another pty the caller opened — is never changed or recorded: the
+/// caller decides what fd 0 is.
+fn session_pty() -> Option<sys::StdinTty> {
+    let tty = sys::stdin_tty()?;
+    (PTY_SLAVE_MAJORS.contains(&tty.major) && controlling_tty() == Some((tty.major, tty.minor)))
+        .then_some(tty)
+}
+
 fn now() -> Duration {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -88,10 +115,10 @@ pub struct Terminal {
 }
 
 impl Terminal {
-    /// Gives the terminal to `uid`, group `tty` (the account's group where there is
-    /// none), mode 0620. Without a terminal, does nothing.
+    /// Gives the session's pty to `uid`, group `tty` (the account's group where
+    /// there is none), mode 0620. Without one, does nothing.
     pub fn give_to(uid: u32, gid: u32) -> Terminal {
-        let before = sys::stdin_tty_owner();
+        let before = session_pty().map(|t| (t.uid, t.gid, t.mode));
         if before.is_some() {
             let group = sys::group_gid(c"tty").unwrap_or(gid);
             if let Err(e) = sys::set_stdin_tty_owner(uid, group, TTY_MODE) {
@@ -122,10 +149,11 @@ pub struct Login {
 }
 
 impl Login {
-    /// Records that `user` (uid `uid`) logged in on the terminal on fd 0 with its
-    /// shell `pid`: utmp, wtmp and lastlog. `None` when there is no terminal.
+    /// Records that `user` (uid `uid`) logged in on the session's pty with its
+    /// shell `pid`: utmp, wtmp and lastlog. `None` when there is no such pty.
     pub fn open(user: &str, uid: u32, host: &str, pid: i32) -> Option<Login> {
         sys::lift_record_limits();
+        session_pty()?;
         let tty = sys::tty_name()?;
         let Some((line, id)) = line_and_id(tty.to_bytes()) else {
             sys::log(
@@ -232,6 +260,16 @@ mod tests {
             b"SSM_SESSION_IDX=evil".to_vec(),
         ];
         assert_eq!(host_from_pam_env(&env), "ssm:alice-0a1b");
+    }
+
+    #[test]
+    fn tty_nr_decodes_to_the_pty_device() {
+        assert_eq!(decode_dev(136 << 8 | 3), (136, 3));
+        assert_eq!(
+            decode_dev(136 << 8 | (300 & 0xff) | (256 << 12)),
+            (136, 300)
+        );
+        assert_eq!(decode_dev(4 << 8 | 1), (4, 1));
     }
 
     #[test]

@@ -645,9 +645,17 @@ pub fn write_lastlog(uid: u32, time: u64, line: &[u8], host: &[u8]) -> io::Resul
     file.write_all_at(&entry, u64::from(uid) * entry.len() as u64)
 }
 
-/// Owner, group and mode of the terminal on fd 0; `None` when fd 0 is not a
-/// terminal (a character device that `isatty` accepts).
-pub fn stdin_tty_owner() -> Option<(u32, u32, u32)> {
+/// The terminal on fd 0: device (major, minor), owner, group and mode; `None`
+/// when fd 0 is not a terminal (a character device that `isatty` accepts).
+pub struct StdinTty {
+    pub major: u32,
+    pub minor: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub mode: u32,
+}
+
+pub fn stdin_tty() -> Option<StdinTty> {
     // SAFETY: isatty and fstat on fd 0 only inspect it; `st` is a valid out pointer.
     unsafe {
         if libc::isatty(0) != 1 {
@@ -657,7 +665,13 @@ pub fn stdin_tty_owner() -> Option<(u32, u32, u32)> {
         if libc::fstat(0, &mut st) != 0 || st.st_mode & libc::S_IFMT != libc::S_IFCHR {
             return None;
         }
-        Some((st.st_uid, st.st_gid, st.st_mode & 0o7777))
+        Some(StdinTty {
+            major: libc::major(st.st_rdev),
+            minor: libc::minor(st.st_rdev),
+            uid: st.st_uid,
+            gid: st.st_gid,
+            mode: st.st_mode & 0o7777,
+        })
     }
 }
 

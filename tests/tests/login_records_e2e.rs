@@ -271,6 +271,43 @@ fn when_nothing_of_the_session_survives_the_daemon_closes_the_record() {
 }
 
 #[test]
+fn only_the_sessions_own_pty_is_given_away_or_recorded() {
+    if skip_unless_root("only_the_sessions_own_pty_is_given_away_or_recorded") {
+        return;
+    }
+    let t = setup();
+    let user = &t.w.readonly;
+    // The caller decides what fd 0 is: here /dev/tty, which every user of the
+    // host needs to stay root's and 0666.
+    let before = std::fs::metadata("/dev/tty").expect("stat /dev/tty");
+    let profile = format!("{} </dev/tty", t.sw.profile());
+    let mut s = PtySession::spawn(
+        &t.sw.pty_worker,
+        SID,
+        &t.w.landing.name,
+        Some(&profile),
+        None,
+    )
+    .expect("fake worker");
+    let out = run(&mut s, "id -un", "d");
+    assert!(out.contains(&format!("\r\n{}\r\n", user.name)), "{out}");
+    let during = std::fs::metadata("/dev/tty").expect("stat /dev/tty");
+    assert_eq!(
+        (during.uid(), during.gid(), during.mode()),
+        (before.uid(), before.gid(), before.mode())
+    );
+    assert!(
+        !login_files::records(UTMP)
+            .iter()
+            .any(|r| r.user == user.name),
+        "{:?}",
+        login_files::records(UTMP)
+    );
+    s.send("exit\n").expect("exit");
+    let _ = s.wait_exit(Duration::from_secs(10));
+}
+
+#[test]
 fn a_denied_session_writes_no_login_record() {
     if skip_unless_root("a_denied_session_writes_no_login_record") {
         return;
