@@ -9,7 +9,7 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use ssm_runas_tests::daemon_env::{Daemon, Switch, World, skip_unless_root};
+use ssm_runas_tests::daemon_env::{Daemon, Switch, World, require_root};
 use ssm_runas_tests::harness::PtySession;
 use ssm_runas_tests::login_files::{self, UTMP, WTMP};
 
@@ -114,10 +114,9 @@ fn open(t: &Setup) -> (PtySession, String, i32, i32) {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn who_last_and_lastlog_see_the_session_and_the_pty_is_the_accounts() {
-    if skip_unless_root("who_last_and_lastlog_see_the_session_and_the_pty_is_the_accounts") {
-        return;
-    }
+    require_root();
     let t = setup();
     let user = &t.w.readonly;
     let (mut s, tty, sh, _) = open(&t);
@@ -211,10 +210,9 @@ fn who_last_and_lastlog_see_the_session_and_the_pty_is_the_accounts() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_killed_worker_closes_the_record_within_seconds() {
-    if skip_unless_root("a_killed_worker_closes_the_record_within_seconds") {
-        return;
-    }
+    require_root();
     let t = setup();
     let user = &t.w.readonly;
     let (mut s, tty, _, _) = open(&t);
@@ -236,10 +234,9 @@ fn a_killed_worker_closes_the_record_within_seconds() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn when_nothing_of_the_session_survives_the_daemon_closes_the_record() {
-    if skip_unless_root("when_nothing_of_the_session_survives_the_daemon_closes_the_record") {
-        return;
-    }
+    require_root();
     let t = setup();
     let user = &t.w.readonly;
     let (_s, tty, sh, helper) = open(&t);
@@ -271,10 +268,9 @@ fn when_nothing_of_the_session_survives_the_daemon_closes_the_record() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn only_the_sessions_own_pty_is_given_away_or_recorded() {
-    if skip_unless_root("only_the_sessions_own_pty_is_given_away_or_recorded") {
-        return;
-    }
+    require_root();
     let t = setup();
     let user = &t.w.readonly;
     // The caller decides what fd 0 is: here /dev/tty, which every user of the
@@ -308,10 +304,9 @@ fn only_the_sessions_own_pty_is_given_away_or_recorded() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_denied_session_writes_no_login_record() {
-    if skip_unless_root("a_denied_session_writes_no_login_record") {
-        return;
-    }
+    require_root();
     let t = setup();
     let before = login_files::records(WTMP).len();
     t.w.add_session("mallory-0a1b2c3d4e5f60718", "Admin", "mallory");
