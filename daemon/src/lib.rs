@@ -15,6 +15,8 @@
 //! - [`service`]: the daemon's decision for one request, and its counters.
 //! - [`switches`]: allowed switches by helper process, and sessions whose helper vanished.
 //! - [`server`]: the Unix socket, frames, timeouts and the connection bound.
+//! - [`login_records`]: closes the utmp entries of switched sessions that are gone.
+//! - [`sys`]: the C library calls nix does not wrap (utmp).
 // Product code never panics on purpose: errors are values (tests may unwrap).
 #![cfg_attr(
     not(test),
@@ -27,6 +29,7 @@ pub mod aws_api;
 pub mod config;
 pub mod glob;
 pub mod guard;
+pub mod login_records;
 pub mod owner;
 pub mod peer;
 pub mod rules;
@@ -34,4 +37,5 @@ pub mod server;
 pub mod service;
 pub mod session_id;
 pub mod switches;
+pub mod sys;
 pub mod username;

@@ -21,6 +21,7 @@
 
 mod env;
 mod pam;
+mod records;
 mod sys;
 
 use ssm_runas_protocol::{DEFAULT_SOCKET, Request};
@@ -287,6 +288,8 @@ fn switch(
     let home_c = pw.home.clone();
     let exec_args = sys::ExecArgs::new(&argv, &envp);
 
+    let host = records::host_from_pam_env(&pam.env());
+    let terminal = records::Terminal::give_to(pw.uid, pw.gid);
     let (rd, wr) = sys::pipe_cloexec().map_err(|e| Error::Setup("create a pipe", e))?;
     match sys::fork().map_err(|e| Error::Setup("fork", e))? {
         sys::Fork::Child => {
@@ -335,8 +338,13 @@ fn switch(
                     )
                 });
             }
+            let login = records::Login::open(user_text, pw.uid, &host, child);
             let ended =
                 sys::wait_child(child).map_err(|e| Error::Setup("wait for the shell", e))?;
+            if let Some(login) = login {
+                login.close(&ended);
+            }
+            drop(terminal);
             pam.close();
             match ended {
                 sys::Ended::Exited(code) => Ok(code),

@@ -525,3 +525,209 @@ pub fn log(priority: c_int, msg: &str) {
         libc::syslog(priority, c"%s".as_ptr(), msg.as_ptr());
     }
 }
+
+// Login records.
+//
+// utmp, wtmp and lastlog as util-linux `login` writes them (pututxline,
+// updwtmpx, one `struct lastlog` at uid × its size), and the terminal on fd 0
+// given to the account. Paths are the C library's and the system's; nothing the
+// caller sets can move them.
+
+/// Where wtmp and lastlog are (glibc's `_PATH_WTMP`, shadow's `_PATH_LASTLOG`).
+const WTMP: &CStr = c"/var/log/wtmp";
+const UTMP: &str = "/var/run/utmp";
+const LASTLOG: &str = "/var/log/lastlog";
+
+unsafe extern "C" {
+    // glibc, not in the libc crate for Linux.
+    fn updwtmpx(file: *const libc::c_char, ut: *const libc::utmpx);
+    fn getutxid(ut: *const libc::utmpx) -> *mut libc::utmpx;
+}
+
+/// One utmp/wtmp record, as plain values.
+pub struct UtRecord<'a> {
+    /// `USER_PROCESS` when true, else `DEAD_PROCESS`.
+    pub login: bool,
+    pub pid: i32,
+    pub line: &'a [u8],
+    pub id: &'a [u8],
+    pub user: &'a [u8],
+    pub host: &'a [u8],
+    pub time: std::time::Duration,
+    /// For a `DEAD_PROCESS`: (termination signal, exit status).
+    pub exit: (i16, i16),
+}
+
+/// Copies `src` into a C char field, cut to its size (no terminator needed: the
+/// fields are fixed-size and zero-padded).
+fn fill(dst: &mut [libc::c_char], src: &[u8]) {
+    for (d, s) in dst.iter_mut().zip(src.iter()) {
+        *d = *s as libc::c_char;
+    }
+}
+
+fn field_eq(a: &[libc::c_char], b: &[libc::c_char]) -> bool {
+    a.iter().zip(b.iter()).all(|(x, y)| x == y)
+}
+
+fn utmpx_of(rec: &UtRecord<'_>) -> libc::utmpx {
+    // SAFETY: utmpx is plain old data; all zero is its empty value.
+    let mut ut: libc::utmpx = unsafe { std::mem::zeroed() };
+    ut.ut_type = if rec.login {
+        libc::USER_PROCESS
+    } else {
+        libc::DEAD_PROCESS
+    };
+    ut.ut_pid = rec.pid;
+    fill(&mut ut.ut_line, rec.line);
+    fill(&mut ut.ut_id, rec.id);
+    fill(&mut ut.ut_user, rec.user);
+    fill(&mut ut.ut_host, rec.host);
+    ut.ut_tv.tv_sec = rec.time.as_secs() as _;
+    ut.ut_tv.tv_usec = rec.time.subsec_micros() as _;
+    ut.ut_exit.e_termination = rec.exit.0;
+    ut.ut_exit.e_exit = rec.exit.1;
+    ut
+}
+
+/// Writes `rec` to utmp (replacing the entry with its `ut_id`) and appends it to
+/// wtmp. A closing record is written only while the utmp entry of that id still
+/// belongs to `rec.pid` (or there is no utmp file at all), so a record someone
+/// else already closed (the daemon's sweeper) is not closed twice. Errors come
+/// from utmp; the wtmp append is best effort, as glibc's `updwtmpx` reports nothing.
+pub fn write_utmp(rec: &UtRecord<'_>) -> io::Result<()> {
+    let ut = utmpx_of(rec);
+    let have_utmp = std::path::Path::new(UTMP).exists();
+    let mut result = Ok(());
+    // SAFETY: the utmp functions are used by this single thread only; every
+    // pointer passed is to a live local; pointers returned point into libc's
+    // static buffer and are read before the next call.
+    unsafe {
+        libc::setutxent();
+        let ours = rec.login || !have_utmp || {
+            let found = getutxid(&ut);
+            !found.is_null()
+                && (*found).ut_type == libc::USER_PROCESS
+                && (*found).ut_pid == rec.pid
+                && field_eq(&(*found).ut_line, &ut.ut_line)
+        };
+        if !ours {
+            libc::endutxent();
+            return Ok(());
+        }
+        if have_utmp && libc::pututxline(&ut).is_null() {
+            result = Err(io::Error::last_os_error());
+        } else if !have_utmp {
+            result = Err(io::Error::from_raw_os_error(libc::ENOENT));
+        }
+        libc::endutxent();
+        updwtmpx(WTMP.as_ptr(), &ut);
+    }
+    result
+}
+
+/// Writes the lastlog entry of `uid` (32-bit time, line, host), as `login` does.
+/// The file is not created when missing.
+pub fn write_lastlog(uid: u32, time: u64, line: &[u8], host: &[u8]) -> io::Result<()> {
+    use std::os::unix::fs::{FileExt, OpenOptionsExt};
+    let mut entry = [0u8; 4 + libc::__UT_LINESIZE + libc::__UT_HOSTSIZE];
+    entry[..4].copy_from_slice(&(time as u32).to_ne_bytes());
+    for (d, s) in entry[4..4 + libc::__UT_LINESIZE].iter_mut().zip(line) {
+        *d = *s;
+    }
+    for (d, s) in entry[4 + libc::__UT_LINESIZE..].iter_mut().zip(host) {
+        *d = *s;
+    }
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(LASTLOG)?;
+    file.write_all_at(&entry, u64::from(uid) * entry.len() as u64)
+}
+
+/// The terminal on fd 0: device (major, minor), owner, group and mode; `None`
+/// when fd 0 is not a terminal (a character device that `isatty` accepts).
+pub struct StdinTty {
+    pub major: u32,
+    pub minor: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub mode: u32,
+}
+
+pub fn stdin_tty() -> Option<StdinTty> {
+    // SAFETY: isatty and fstat on fd 0 only inspect it; `st` is a valid out pointer.
+    unsafe {
+        if libc::isatty(0) != 1 {
+            return None;
+        }
+        let mut st: libc::stat = std::mem::zeroed();
+        if libc::fstat(0, &mut st) != 0 || st.st_mode & libc::S_IFMT != libc::S_IFCHR {
+            return None;
+        }
+        Some(StdinTty {
+            major: libc::major(st.st_rdev),
+            minor: libc::minor(st.st_rdev),
+            uid: st.st_uid,
+            gid: st.st_gid,
+            mode: st.st_mode & 0o7777,
+        })
+    }
+}
+
+/// `fchown` and `fchmod` of the terminal on fd 0 (the descriptor, never a path).
+pub fn set_stdin_tty_owner(uid: u32, gid: u32, mode: u32) -> io::Result<()> {
+    // SAFETY: changing the owner and mode of the open descriptor 0.
+    unsafe {
+        cvt(libc::fchown(0, uid, gid))?;
+        cvt(libc::fchmod(0, mode))?;
+    }
+    Ok(())
+}
+
+/// The gid of group `name`, if it exists.
+pub fn group_gid(name: &CStr) -> Option<u32> {
+    let mut buf = vec![0 as libc::c_char; 4096];
+    // SAFETY: an all-zero group is a valid value to be overwritten.
+    let mut grp: libc::group = unsafe { std::mem::zeroed() };
+    let mut result: *mut libc::group = std::ptr::null_mut();
+    // SAFETY: all pointers are valid for the call and `buf.len()` is its size.
+    let rc = unsafe {
+        libc::getgrnam_r(
+            name.as_ptr(),
+            &mut grp,
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut result,
+        )
+    };
+    (rc == 0 && !result.is_null()).then_some(grp.gr_gid)
+}
+
+/// In the parent after the fork: the caller's file-size and descriptor limits
+/// must not keep the records from being written (a `RLIMIT_FSIZE` of 0 would
+/// otherwise kill the helper with SIGXFSZ on the wtmp append, and hide the
+/// login). Only this process is changed; the shell has its own limits.
+pub fn lift_record_limits() {
+    let unlimited = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: plain limit and disposition changes on this process; root may raise
+    // hard limits. A failure leaves the old limit, and the write reports it.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+        libc::setrlimit(libc::RLIMIT_FSIZE, &unlimited);
+        let mut now = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut now) == 0 && now.rlim_cur < 64 {
+            let files = libc::rlimit {
+                rlim_cur: 64,
+                rlim_max: now.rlim_max.max(64),
+            };
+            libc::setrlimit(libc::RLIMIT_NOFILE, &files);
+        }
+    }
+}

@@ -10,7 +10,8 @@
 //! exceed the daemon's resolve deadline), `debug`.
 //!
 //! - `auth`: `Resolve`; on `Allow` sets `PAM_USER` (or checks a preset one) and
-//!   exports `SSM_SESSION_ID` and `SSM_RUNAS_OWNER` to the PAM environment.
+//!   exports `SSM_SESSION_ID`, `SSM_RUNAS_OWNER` and `SSM_RUNAS_PRINCIPAL` (the
+//!   owner ARN's last element, the person) to the PAM environment.
 //!   `Deny` → `PAM_AUTH_ERR`; no answer → `PAM_AUTHINFO_UNAVAIL`. The reason goes
 //!   to the person as one `PAM_ERROR_MSG` line and to syslog.
 //! - `setcred`: success.

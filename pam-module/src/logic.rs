@@ -165,6 +165,14 @@ fn valid_env_value(value: &str, max: usize) -> bool {
     !value.is_empty() && value.len() <= max && !value.chars().any(char::is_control)
 }
 
+/// The person in an owner ARN: its last path element (the IdC user or role
+/// session name of an assumed role, the IAM user name), or the account's `root`.
+pub fn principal_name(owner: &str) -> Option<&str> {
+    let resource = owner.splitn(6, ':').nth(5)?;
+    let name = resource.rsplit('/').next()?;
+    (valid_env_value(name, 128) && !name.contains('=')).then_some(name)
+}
+
 /// Whether this module should act at all.
 fn ours<P: PamOps>(pam: &P) -> bool {
     pam.service().as_deref() == Some(SERVICE)
@@ -259,6 +267,10 @@ pub fn authenticate<P: PamOps, D: Daemon>(pam: &mut P, daemon: &mut D, args: &Ar
     if valid_env_value(&allow.owner, 2048) {
         // The owner is informative only: a failure to export it does not block.
         let _ = pam.putenv(&format!("SSM_RUNAS_OWNER={}", allow.owner));
+        // The person, for the login record's host (`who`, `last`); informative too.
+        if let Some(name) = principal_name(&allow.owner) {
+            let _ = pam.putenv(&format!("SSM_RUNAS_PRINCIPAL={name}"));
+        }
     }
     let line = format!(
         "session {} of {} maps to {} by {}",
@@ -495,7 +507,24 @@ mod tests {
         assert_eq!(p.user.as_deref(), Some("alice"));
         assert_eq!(p.env[0], "SSM_SESSION_ID=alice-0123456789abcdef0");
         assert!(p.env[1].starts_with("SSM_RUNAS_OWNER=arn:aws:sts::"));
+        assert_eq!(p.env[2], "SSM_RUNAS_PRINCIPAL=alice");
         assert!(p.msgs.is_empty());
+    }
+
+    #[test]
+    fn the_principal_is_the_last_element_of_the_owner() {
+        for (arn, name) in [
+            (
+                "arn:aws:sts::111122223333:assumed-role/AWSReservedSSO_Admin_0a1b/alice@corp.example",
+                Some("alice@corp.example"),
+            ),
+            ("arn:aws:iam::111122223333:user/dev/bob", Some("bob")),
+            ("arn:aws-cn:iam::111122223333:root", Some("root")),
+            ("arn:aws:iam::111122223333:user/", None),
+            ("not an arn", None),
+        ] {
+            assert_eq!(principal_name(arn), name, "{arn}");
+        }
     }
 
     #[test]

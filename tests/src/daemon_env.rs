@@ -453,12 +453,14 @@ impl Drop for Daemon {
 /// The switch installed around a [`World`]: the setuid helper at the config's
 /// `helper_path`, the pty-faithful fake worker at a second allowed worker path,
 /// and `/etc/pam.d/ssm-runas` — the packaged Debian file with the built module by
-/// absolute path and the world's socket (restored on drop).
+/// absolute path and the world's socket (restored on drop). The login records
+/// the helper writes for the world's accounts are removed again on drop.
 pub struct Switch {
     /// The installed helper.
     pub helper: PathBuf,
     /// The fake worker copy.
     pub pty_worker: PathBuf,
+    _records: crate::login_files::LoginFiles,
     _pam: crate::harness::PamServiceFile,
 }
 
@@ -488,9 +490,16 @@ impl Switch {
         );
         let pam = crate::harness::PamServiceFile::install("ssm-runas", &service)
             .expect("install /etc/pam.d/ssm-runas");
+        // Under the PAM file's lock: one switch test at a time writes login records.
+        let records = crate::login_files::LoginFiles::new(&[
+            (&w.landing.name, w.landing.uid),
+            (&w.readonly.name, w.readonly.uid),
+            (&w.admin.name, w.admin.uid),
+        ]);
         Switch {
             helper,
             pty_worker,
+            _records: records,
             _pam: pam,
         }
     }

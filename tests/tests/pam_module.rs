@@ -11,6 +11,7 @@ use ssm_runas_protocol::{Allow, Request, Response, read_frame, write_frame};
 use ssm_runas_tests::harness::{
     PamServiceFile, PtySession, TempDir, TestUser, processes_of, suid_dir,
 };
+use ssm_runas_tests::login_files::LoginFiles;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
@@ -389,6 +390,8 @@ fn helper_switches_the_session_into_the_mapped_account() {
     let daemon = allowing(&mapped.name);
     let _f = helper_service(&daemon.socket);
     let (_dir, helper) = install_helper(&landing);
+    // The helper records the login on the pty: removed again on drop.
+    let _records = LoginFiles::new(&[(&mapped.name, mapped.uid)]);
 
     let mut s = PtySession::spawn(worker(), SESSION_ID, &landing.name, None, None).unwrap();
     // The profile line and a keystroke typed in the same burst: the keystroke must
@@ -552,6 +555,8 @@ fn terminating_the_session_leaves_no_process_behind() {
     let daemon = allowing(&mapped.name);
     let _f = helper_service(&daemon.socket);
     let (_dir, helper) = install_helper(&landing);
+    // The helper records the login on the pty: removed again on drop.
+    let _records = LoginFiles::new(&[(&mapped.name, mapped.uid)]);
     let profile = format!("exec {}", helper.display());
     let mut s =
         PtySession::spawn(worker(), SESSION_ID, &landing.name, Some(&profile), None).unwrap();
@@ -693,6 +698,8 @@ fn ctrl_c_while_the_helper_waits_does_not_break_the_switch() {
     });
     let _f = helper_service(&daemon.socket);
     let (_dir, helper) = install_helper(&landing);
+    // The helper records the login on the pty: removed again on drop.
+    let _records = LoginFiles::new(&[(&mapped.name, mapped.uid)]);
     let profile = format!("exec {}", helper.display());
     let mut s =
         PtySession::spawn(worker(), SESSION_ID, &landing.name, Some(&profile), None).unwrap();

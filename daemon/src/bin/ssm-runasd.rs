@@ -15,7 +15,7 @@ use std::time::Duration;
 use clap::Parser;
 use ssm_runas::config::{self, Config};
 use ssm_runas::service::{self, AwsHealth, Service};
-use ssm_runas::{aws_api, guard, server};
+use ssm_runas::{aws_api, guard, login_records, server};
 use tokio::signal::unix::{SignalKind, signal};
 
 /// How often the daemon looks for switched sessions whose helper vanished without
@@ -183,6 +183,14 @@ async fn run(config_path: PathBuf, config: Config) -> Result<(), String> {
             }
         })
     };
+    // Login records whose session is gone (the agent SIGKILLed the helper).
+    let sweeper = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(login_records::SWEEP_INTERVAL);
+        loop {
+            tick.tick().await;
+            let _ = tokio::task::spawn_blocking(login_records::sweep).await;
+        }
+    });
 
     loop {
         tokio::select! {
@@ -200,6 +208,7 @@ async fn run(config_path: PathBuf, config: Config) -> Result<(), String> {
     notify(&[libsystemd::daemon::NotifyState::Stopping]);
     let _ = stop_tx.send(true);
     pruner.abort();
+    sweeper.abort();
     let grace = service.active().config.resolver.deadline + client_timeout;
     if tokio::time::timeout(grace, serving).await.is_err() {
         tracing::warn!(
