@@ -11,10 +11,11 @@
 //!
 //! `SO_PEERCRED` gives the *effective* uid. The switch helper is setuid root, so its euid is 0
 //! while its real uid is the landing user: read the real uid with [`uids`].
+#![forbid(unsafe_code)]
 
 use std::fs;
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -192,17 +193,7 @@ pub struct Pinned {
     pidfd: Option<OwnedFd>,
 }
 
-fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
-    // SAFETY: pidfd_open takes a pid and flags by value and returns a new fd or -1; no memory is
-    // shared with the kernel.
-    let ret = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0u32) };
-    if ret < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let raw = i32::try_from(ret).map_err(|_| io::Error::other("pidfd_open returned a bad fd"))?;
-    // SAFETY: `raw` is a fresh fd returned by pidfd_open that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
-}
+use crate::sys::pidfd_open;
 
 /// Whether the process behind a pidfd has not exited. A pidfd becomes readable when its
 /// process exits (including while it is a zombie).

@@ -79,19 +79,7 @@ fn control(fd: BorrowedFd<'_>, op: u32, filter: Option<u32>, nonce: u32) -> io::
     if let Some(mask) = filter {
         m.extend_from_slice(&mask.to_ne_bytes());
     }
-    // SAFETY: `m` is a live buffer of `m.len()` bytes that send only reads; an
-    // unconnected netlink socket sends to the kernel.
-    let n = unsafe {
-        libc::send(
-            fd.as_raw_fd(),
-            m.as_ptr().cast::<libc::c_void>(),
-            m.len(),
-            0,
-        )
-    };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    crate::sys::send(fd, &m)?;
     Ok(())
 }
 
@@ -99,52 +87,8 @@ impl Connector {
     /// Opens the socket, joins the process-events group and asks the kernel to send
     /// events. Needs CAP_NET_ADMIN in the initial namespaces (root on the host).
     pub(super) fn open() -> io::Result<Connector> {
-        // SAFETY: socket takes integers only and returns a new fd or -1.
-        let raw = unsafe {
-            libc::socket(
-                libc::AF_NETLINK,
-                libc::SOCK_DGRAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-                libc::NETLINK_CONNECTOR,
-            )
-        };
-        if raw < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `raw` is a fresh fd returned by socket that nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         // A big receive buffer makes lost events (ENOBUFS) rare under fork storms.
-        let size: libc::c_int = 4 << 20;
-        for opt in [libc::SO_RCVBUFFORCE, libc::SO_RCVBUF] {
-            // SAFETY: passes a pointer to a live c_int and its exact size; the kernel
-            // only reads it.
-            let r = unsafe {
-                libc::setsockopt(
-                    fd.as_raw_fd(),
-                    libc::SOL_SOCKET,
-                    opt,
-                    (&raw const size).cast::<libc::c_void>(),
-                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-                )
-            };
-            if r == 0 {
-                break;
-            }
-        }
-        // SAFETY: sockaddr_nl is plain old data; all zeroes is a valid value.
-        let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-        sa.nl_family = libc::AF_NETLINK as libc::sa_family_t;
-        sa.nl_groups = CN_IDX_PROC;
-        // SAFETY: a pointer to a live sockaddr_nl and its exact size; bind only reads it.
-        let r = unsafe {
-            libc::bind(
-                fd.as_raw_fd(),
-                (&raw const sa).cast::<libc::sockaddr>(),
-                std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
-            )
-        };
-        if r < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        let fd = crate::sys::netlink_connector(CN_IDX_PROC, 4 << 20)?;
         let c = Connector { fd };
         // Listen to everything (every kernel understands this) and wait for the
         // kernel's answer: without CAP_NET_ADMIN (before Linux 6.6) it is an error, and
@@ -211,34 +155,19 @@ impl Connector {
     pub(super) fn drain(&self, out: &mut Vec<Event>) -> io::Result<()> {
         let mut buf = [0u8; 4096];
         for _ in 0..4096 {
-            // SAFETY: sockaddr_nl is plain old data; all zeroes is a valid value.
-            let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-            let mut salen = std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t;
-            // SAFETY: `buf`, `sa` and `salen` are live and writable for the sizes
-            // given; recvfrom writes only within them.
-            let n = unsafe {
-                libc::recvfrom(
-                    self.fd.as_raw_fd(),
-                    buf.as_mut_ptr().cast::<libc::c_void>(),
-                    buf.len(),
-                    libc::MSG_DONTWAIT,
-                    (&raw mut sa).cast::<libc::sockaddr>(),
-                    &mut salen,
-                )
-            };
-            if n < 0 {
-                let e = io::Error::last_os_error();
-                match e.raw_os_error() {
+            let (n, sender) = match crate::sys::recv_from_kernel(self.fd.as_fd(), &mut buf) {
+                Ok(r) => r,
+                Err(e) => match e.raw_os_error() {
                     Some(libc::EAGAIN) => return Ok(()),
                     Some(libc::EINTR) => continue,
                     _ => return Err(e),
-                }
-            }
+                },
+            };
             // Only the kernel (port 0) speaks for the kernel.
-            if sa.nl_pid != 0 {
+            if sender != 0 {
                 continue;
             }
-            parse(&buf[..usize::try_from(n).unwrap_or(0)], out);
+            parse(&buf[..n], out);
         }
         Ok(())
     }
