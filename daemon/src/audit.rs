@@ -115,6 +115,9 @@ pub struct AuditRecord {
     pub peer_uid: Option<u32>,
     /// `SSM_RUNAS_SOURCE`: where the owner came from, `api` or `agent-state`.
     pub source: Option<String>,
+    /// `SSM_RUNAS_TTY`: the session's terminal as utmp names it (`pts/3`), on session
+    /// records, so they join the login records (`last`, `who`).
+    pub tty: Option<String>,
 }
 
 impl AuditRecord {
@@ -196,6 +199,9 @@ fn fields(r: &AuditRecord) -> Vec<(&'static str, FieldValue<'_>)> {
     }
     if let Some(s) = &r.source {
         f.push(("SSM_RUNAS_SOURCE", FieldValue::Text(s)));
+    }
+    if let Some(t) = &r.tty {
+        f.push(("SSM_RUNAS_TTY", FieldValue::Text(t)));
     }
     f
 }

@@ -77,6 +77,19 @@ impl ProcStat {
     }
 }
 
+impl ProcStat {
+    /// The controlling terminal as utmp names it (`pts/3`), when it is a pty slave
+    /// (majors 136–143; the minor may exceed 255 once `kernel.pty.max` is raised).
+    pub fn tty_line(&self) -> Option<String> {
+        let x = self.tty_nr;
+        let major = (x >> 8) & 0xfff;
+        let minor = (x & 0xff) | ((x >> 12) & 0xfff00);
+        (136..=143)
+            .contains(&major)
+            .then(|| format!("pts/{}", (major - 136) * 256 + minor))
+    }
+}
+
 fn pid_dir(proc_root: &Path, pid: i32) -> io::Result<PathBuf> {
     if pid <= 0 {
         return Err(io::Error::new(
@@ -329,6 +342,18 @@ mod tests {
         assert!(with("Z", "1").exited());
         assert!(with("X", "1").exited());
         assert!(!with("S", "1").exited());
+    }
+
+    #[test]
+    fn pty_lines_as_utmp_names_them() {
+        let with = |tty: u32| {
+            let tail = STAT_TAIL.replacen(" 0 -1 ", &format!(" {} -1 ", tty.cast_signed()), 1);
+            parse_stat(&format!("42 (sh) {tail}")).unwrap().tty_line()
+        };
+        assert_eq!(with(34817), Some("pts/1".into()));
+        assert_eq!(with(0x8000_8800), Some("pts/524288".into()));
+        assert_eq!(with(0), None);
+        assert_eq!(with(0x0401), None, "/dev/tty1 is not a pty");
     }
 
     #[test]

@@ -256,6 +256,7 @@ impl Service {
             ..AuditRecord::default()
         };
         let mut helper = None;
+        let mut tty = None;
         if let Ok(c) = crate::peer::peer_cred(fd) {
             rec.peer_pid = Some(c.pid);
             rec.peer_uid = Some(c.uid);
@@ -265,15 +266,19 @@ impl Service {
                     pid: p.pid,
                     starttime: p.starttime,
                 });
+            tty = crate::peer::stat(&self.proc_root, c.pid)
+                .ok()
+                .and_then(|st| st.tty_line());
         }
         let tracked = helper.and_then(|k| match decision {
-            Decision::SessionOpened => self.switches.opened(k),
+            Decision::SessionOpened => self.switches.opened(k, tty.clone()),
             Decision::SessionClosed | Decision::SwitchFailed => self.switches.ended(k),
             _ => self.switches.get(k),
         });
         if let Some(t) = tracked {
             rec.session_id = Some(t.session_id);
             rec.linux_user = Some(t.user);
+            rec.tty = t.tty.or(tty);
         } else {
             let policy = WorkerPolicy {
                 allowed_paths: a.config.resolver.worker_paths.clone(),
@@ -300,6 +305,7 @@ impl Service {
                 session_id: Some(g.switch.session_id.clone()),
                 linux_user: Some(g.switch.user.clone()),
                 peer_pid: Some(g.helper.pid),
+                tty: g.switch.tty.clone(),
                 reason: "session ended: the switch helper exited without closing it (killed)"
                     .to_owned(),
                 ..AuditRecord::default()

@@ -43,6 +43,8 @@ pub struct Switch {
     pub user: String,
     /// Whether the helper reported its PAM session open.
     pub opened: bool,
+    /// The session's terminal (`pts/3`), read from the helper when it opened.
+    pub tty: Option<String>,
 }
 
 /// A switch whose helper is gone without closing its session.
@@ -72,6 +74,7 @@ impl Switches {
             session_id: session_id.to_owned(),
             user: user.to_owned(),
             opened: false,
+            tty: None,
         });
         // A second allow for the same process (the account step) confirms the first.
         e.session_id = session_id.to_owned();
@@ -83,11 +86,12 @@ impl Switches {
         self.lock().get(&helper).cloned()
     }
 
-    /// The helper opened its PAM session.
-    pub fn opened(&self, helper: ProcessKey) -> Option<Switch> {
+    /// The helper opened its PAM session on terminal `tty`.
+    pub fn opened(&self, helper: ProcessKey, tty: Option<String>) -> Option<Switch> {
         let mut m = self.lock();
         let e = m.get_mut(&helper)?;
         e.opened = true;
+        e.tty = tty;
         Some(e.clone())
     }
 
@@ -140,9 +144,15 @@ mod tests {
         t.allowed(key(10), "alice-1", "alice");
         t.allowed(key(11), "bob-1", "bob");
         t.allowed(key(12), "carol-1", "carol");
-        assert_eq!(t.opened(key(10)).map(|s| s.user), Some("alice".into()));
-        assert_eq!(t.opened(key(12)).map(|s| s.user), Some("carol".into()));
-        assert!(t.opened(key(99)).is_none(), "never allowed");
+        assert_eq!(
+            t.opened(key(10), None).map(|s| s.user),
+            Some("alice".into())
+        );
+        assert_eq!(
+            t.opened(key(12), None).map(|s| s.user),
+            Some("carol".into())
+        );
+        assert!(t.opened(key(99), None).is_none(), "never allowed");
         // carol closes normally.
         assert!(t.ended(key(12)).is_some());
         // alice's and bob's helpers die; bob never opened a session.
@@ -163,7 +173,7 @@ mod tests {
             starttime: 999,
         };
         assert!(t.get(reused).is_none());
-        assert!(t.opened(reused).is_none());
+        assert!(t.opened(reused, None).is_none());
         assert!(t.get(key(10)).is_some());
     }
 

@@ -207,6 +207,16 @@ fn who_last_and_lastlog_see_the_session_and_the_pty_is_the_accounts() {
         .collect();
     assert_eq!(wtmp.len(), 2, "{wtmp:?}");
     assert!(wtmp[0].is_login() && !wtmp[1].is_login(), "{wtmp:?}");
+    // The audit trail's session records name the same line, so the two join.
+    for decision in ["session-opened", "session-closed"] {
+        let rec =
+            t.w.wait_audit(
+                |r| r["SSM_RUNAS_DECISION"] == decision && r["SSM_RUNAS_SESSION_ID"] == SID,
+                Duration::from_secs(5),
+            )
+            .unwrap_or_else(|| panic!("no {decision} record: {:?}", t.w.audit()));
+        assert_eq!(rec["SSM_RUNAS_TTY"], tty.as_str(), "{rec}");
+    }
 }
 
 #[test]
