@@ -400,6 +400,7 @@ mod tests {
             peer_pid: Some(4242),
             peer_uid: Some(1001),
             source: Some("api".into()),
+            tty: None,
         }
     }
 
