@@ -45,6 +45,7 @@ fn full_record(session: &str) -> AuditRecord {
         peer_pid: Some(31337),
         peer_uid: Some(1001),
         source: Some("agent-state".into()),
+        tty: Some("pts/7".into()),
     }
 }
 
@@ -67,13 +68,14 @@ fn encode(r: &AuditRecord) -> String {
         r.peer_pid.map(|n| n.to_string()).unwrap_or_default(),
         r.peer_uid.map(|n| n.to_string()).unwrap_or_default(),
         o(&r.source),
+        o(&r.tty),
     ]
     .join("\t")
 }
 
 fn decode(s: &str) -> AuditRecord {
     let f: Vec<&str> = s.split('\t').collect();
-    assert_eq!(f.len(), 14, "bad {CHILD_ENV}");
+    assert_eq!(f.len(), 15, "bad {CHILD_ENV}");
     let o = |i: usize| (!f[i].is_empty()).then(|| f[i].to_string());
     let decision = [
         Decision::Allow,
@@ -101,6 +103,7 @@ fn decode(s: &str) -> AuditRecord {
         peer_pid: o(11).map(|v| v.parse().expect("pid")),
         peer_uid: o(12).map(|v| v.parse().expect("uid")),
         source: o(13),
+        tty: o(14),
     }
 }
 
@@ -181,6 +184,7 @@ fn audit_record_reaches_journald_with_every_field() {
         ("SSM_RUNAS_PEER_PID", "31337"),
         ("SSM_RUNAS_PEER_UID", "1001"),
         ("SSM_RUNAS_SOURCE", "agent-state"),
+        ("SSM_RUNAS_TTY", "pts/7"),
         ("PRIORITY", "4"),
         ("MESSAGE_ID", MESSAGE_ID),
         ("SYSLOG_IDENTIFIER", "ssm-runasd"),
