@@ -19,6 +19,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+mod child;
 mod env;
 mod pam;
 mod records;
@@ -148,10 +149,6 @@ fn report(reason: &str) {
         REPORT_TIMEOUT,
     );
 }
-
-/// Stage codes the child sends back through the CLOEXEC pipe.
-const STAGE_CREDS: i32 = 1;
-const STAGE_EXEC: i32 = 2;
 
 fn run(mode: Mode) -> Result<i32, Error> {
     let (ruid, euid) = sys::ids();
@@ -285,72 +282,41 @@ fn switch(
             vec![CString::new(dash).map_err(|_| Error::Usage("bad shell".into()))?]
         }
     };
-    let home_c = pw.home.clone();
     let exec_args = sys::ExecArgs::new(&argv, &envp);
 
     let host = records::host_from_pam_env(&pam.env());
     let terminal = records::Terminal::give_to(pw.uid, pw.gid);
-    let (rd, wr) = sys::pipe_cloexec().map_err(|e| Error::Setup("create a pipe", e))?;
-    match sys::fork().map_err(|e| Error::Setup("fork", e))? {
-        sys::Fork::Child => {
-            // No allocation from here on: PAM modules may have started threads.
-            sys::close(rd);
-            sys::default_signals();
-            let fail = |stage: i32, errno: i32| -> ! {
-                let mut msg = [0u8; 8];
-                msg[..4].copy_from_slice(&stage.to_be_bytes());
-                msg[4..].copy_from_slice(&errno.to_be_bytes());
-                sys::write_all(wr, &msg);
-                sys::exit_now(127)
-            };
-            if let Err(errno) = sys::become_user(pw.uid, pw.gid) {
-                fail(STAGE_CREDS, errno);
-            }
-            if home_c.is_empty() || sys::chdir(&home_c).is_err() {
-                let _ = sys::chdir(c"/");
-            }
-            // Keystrokes typed before the switch are the landing shell's, not this one's.
-            sys::flush_tty_input();
-            let errno = sys::execve(&shell, &exec_args);
-            fail(STAGE_EXEC, errno)
+    let started = child::spawn(&child::Prepared {
+        uid: pw.uid,
+        gid: pw.gid,
+        home: &pw.home,
+        shell: &shell,
+        args: &exec_args,
+    })
+    .map_err(|e| Error::Setup("start the account's shell", e))?;
+    let child = match started {
+        Ok(pid) => pid,
+        Err(f) => {
+            return Err(Error::Child(
+                match (f.stage, &mode) {
+                    (child::Stage::Credentials, _) => "become the account",
+                    (child::Stage::Exec, Mode::Command(_)) => "run the command's shell",
+                    (child::Stage::Exec, _) => "start the login shell",
+                },
+                f.error(),
+            ));
         }
-        sys::Fork::Parent(child) => {
-            sys::close(wr);
-            sys::forward_signals_to(child);
-            let mut buf = [0u8; 8];
-            let n = sys::read(rd, &mut buf).map_or(0, |n| n);
-            sys::close(rd);
-            if n == 8 {
-                let stage = i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
-                let errno = i32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]);
-                let _ = sys::wait_child(child);
-                let e = std::io::Error::from_raw_os_error(errno);
-                return Err(if stage == STAGE_CREDS {
-                    Error::Child("become the account", e)
-                } else {
-                    Error::Child(
-                        if matches!(mode, Mode::Command(_)) {
-                            "run the command's shell"
-                        } else {
-                            "start the login shell"
-                        },
-                        e,
-                    )
-                });
-            }
-            let login = records::Login::open(user_text, pw.uid, &host, child);
-            let ended =
-                sys::wait_child(child).map_err(|e| Error::Setup("wait for the shell", e))?;
-            if let Some(login) = login {
-                login.close(&ended);
-            }
-            drop(terminal);
-            pam.close();
-            match ended {
-                sys::Ended::Exited(code) => Ok(code),
-                sys::Ended::Signaled(sig) => Ok(-sig),
-            }
-        }
+    };
+    let login = records::Login::open(user_text, pw.uid, &host, child);
+    let ended = sys::wait_child(child).map_err(|e| Error::Setup("wait for the shell", e))?;
+    if let Some(login) = login {
+        login.close(&ended);
+    }
+    drop(terminal);
+    pam.close();
+    match ended {
+        sys::Ended::Exited(code) => Ok(code),
+        sys::Ended::Signaled(sig) => Ok(-sig),
     }
 }
 

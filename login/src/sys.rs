@@ -2,6 +2,8 @@
 
 use std::ffi::{CStr, CString, c_int};
 use std::io;
+use std::marker::PhantomData;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicI32, Ordering};
 
 /// Turns a `-1` return into the current `errno`.
@@ -196,17 +198,13 @@ pub fn initgroups(name: &CStr, gid: u32) -> io::Result<()> {
     cvt(unsafe { libc::initgroups(name.as_ptr(), gid) }).map(drop)
 }
 
-/// A pipe whose ends close on exec.
-pub fn pipe_cloexec() -> io::Result<(c_int, c_int)> {
+/// A pipe whose ends close on exec: (read end, write end).
+pub fn pipe_cloexec() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0; 2];
     // SAFETY: fds has room for the two descriptors.
     cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
-    Ok((fds[0], fds[1]))
-}
-
-pub fn close(fd: c_int) {
-    // SAFETY: closing a descriptor this process owns.
-    unsafe { libc::close(fd) };
+    // SAFETY: both are fresh descriptors from pipe2 that nothing else owns.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
 pub enum Fork {
@@ -214,8 +212,17 @@ pub enum Fork {
     Parent(libc::pid_t),
 }
 
-pub fn fork() -> io::Result<Fork> {
-    // SAFETY: the helper is single-threaded, so the child may keep running Rust code.
+/// `fork(2)`.
+///
+/// # Safety
+///
+/// The child may only call async-signal-safe functions until it execs or exits, unless
+/// the process had exactly one thread when it forked. The helper is single-threaded
+/// itself, but PAM modules may have started threads: callers must prepare everything
+/// the child needs (argv, environment, paths) before forking and must not allocate,
+/// lock or unwind in the child.
+pub unsafe fn fork() -> io::Result<Fork> {
+    // SAFETY: the caller upholds the contract above.
     let pid = cvt(unsafe { libc::fork() })?;
     Ok(if pid == 0 {
         Fork::Child
@@ -363,15 +370,17 @@ pub fn chdir(dir: &CStr) -> io::Result<()> {
 }
 
 /// NULL-terminated pointer arrays for `execve`, built before `fork` so the child
-/// does not allocate. The `CString`s they point into must outlive this value.
-pub struct ExecArgs {
+/// does not allocate. They point into the strings they borrow, which therefore
+/// outlive them.
+pub struct ExecArgs<'a> {
     argv: Vec<*const libc::c_char>,
     envp: Vec<*const libc::c_char>,
+    _strings: PhantomData<&'a CStr>,
 }
 
-impl ExecArgs {
-    pub fn new(argv: &[CString], envp: &[CString]) -> ExecArgs {
-        let list = |v: &[CString]| {
+impl<'a> ExecArgs<'a> {
+    pub fn new(argv: &'a [CString], envp: &'a [CString]) -> ExecArgs<'a> {
+        let list = |v: &'a [CString]| {
             let mut out: Vec<*const libc::c_char> = v.iter().map(|a| a.as_ptr()).collect();
             out.push(std::ptr::null());
             out
@@ -379,35 +388,43 @@ impl ExecArgs {
         ExecArgs {
             argv: list(argv),
             envp: list(envp),
+            _strings: PhantomData,
         }
     }
 }
 
 /// `execve`; returns the errno only on failure.
-pub fn execve(path: &CStr, args: &ExecArgs) -> c_int {
-    // SAFETY: both arrays are NULL-terminated and point at CStrings the caller keeps
-    // alive across the call.
+pub fn execve(path: &CStr, args: &ExecArgs<'_>) -> c_int {
+    // SAFETY: both arrays are NULL-terminated and point at CStrings borrowed for the
+    // lifetime of `args`, alive across the call.
     unsafe { libc::execve(path.as_ptr(), args.argv.as_ptr(), args.envp.as_ptr()) };
     io::Error::last_os_error()
         .raw_os_error()
         .map_or(libc::ENOEXEC, |e| e)
 }
 
-pub fn write_all(fd: c_int, bytes: &[u8]) {
-    // SAFETY: the buffer is valid for its length; a short write only loses the report.
-    unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
+/// Writes `bytes` once; a short write only loses a report. Async-signal-safe.
+pub fn write_all(fd: BorrowedFd<'_>, bytes: &[u8]) {
+    // SAFETY: the buffer is valid for its length.
+    unsafe { libc::write(fd.as_raw_fd(), bytes.as_ptr().cast(), bytes.len()) };
 }
 
 /// Reads up to `buf.len()` bytes, retrying on EINTR; 0 at end of file.
-pub fn read(fd: c_int, buf: &mut [u8]) -> io::Result<usize> {
+pub fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
     let mut got = 0;
     while got < buf.len() {
         // SAFETY: the remaining slice is valid for writing.
-        let n = unsafe { libc::read(fd, buf[got..].as_mut_ptr().cast(), buf.len() - got) };
-        match n {
-            0 => break,
-            n if n > 0 => got += n as usize,
-            _ => {
+        let n = unsafe {
+            libc::read(
+                fd.as_raw_fd(),
+                buf[got..].as_mut_ptr().cast(),
+                buf.len() - got,
+            )
+        };
+        match usize::try_from(n) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(_) => {
                 let e = io::Error::last_os_error();
                 if e.kind() != io::ErrorKind::Interrupted {
                     return Err(e);
