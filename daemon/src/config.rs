@@ -15,11 +15,20 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+use ssm_runas_protocol::text;
 use toml::Spanned;
 
 use crate::glob;
 use crate::owner::Kind;
 use crate::username;
+
+mod shadow;
+
+/// A value from the file, quoted in a message: control and invisible characters
+/// escaped, long values cut ([`text::escape`]).
+fn q(v: &str) -> String {
+    text::escape(v)
+}
 
 /// Where the configuration lives unless `--config` says otherwise.
 pub const DEFAULT_PATH: &str = "/etc/ssm-runas/config.toml";
@@ -462,7 +471,9 @@ impl Source_<'_> {
             path: self.path.to_path_buf(),
             line,
             column,
-            message: message.into(),
+            // Values are quoted escaped already ([`q`]); this also covers the TOML
+            // parser's own messages.
+            message: text::escape_max(&message.into(), usize::MAX),
         }
     }
 
@@ -515,7 +526,10 @@ pub fn parse_with(
     if !username::is_valid(&landing_user) {
         errors.push(src.span(
             raw.landing_user.span(),
-            format!("landing_user `{landing_user}` is not a valid Linux user name"),
+            format!(
+                "landing_user `{}` is not a valid Linux user name",
+                q(&landing_user)
+            ),
         ));
     } else if landing_user == "root" || uid_of(&landing_user) == Some(0) {
         errors.push(src.span(
@@ -536,7 +550,7 @@ pub fn parse_with(
                 d.span(),
                 format!(
                     "strip_domain `{}` must be a domain name like `example.com`, or `*`",
-                    d.get_ref()
+                    q(d.get_ref())
                 ),
             ));
         }
@@ -546,6 +560,7 @@ pub fn parse_with(
     let aws = Aws {
         region: raw.aws.region.as_ref().map(|r| {
             let v = r.get_ref();
+            let qv = q(v);
             if v.is_empty()
                 || !v
                     .chars()
@@ -553,27 +568,29 @@ pub fn parse_with(
             {
                 errors.push(src.span(
                     r.span(),
-                    format!("region `{v}` is not a region name like `eu-west-1`"),
+                    format!("region `{qv}` is not a region name like `eu-west-1`"),
                 ));
             }
             v.clone()
         }),
         endpoint_url: raw.aws.endpoint_url.as_ref().map(|u| {
             let v = u.get_ref();
+            let qv = q(v);
             if !(v.starts_with("https://") || v.starts_with("http://")) {
                 errors.push(src.span(
                     u.span(),
-                    format!("endpoint_url `{v}` must start with https:// (or http:// for tests)"),
+                    format!("endpoint_url `{qv}` must start with https:// (or http:// for tests)"),
                 ));
             }
             v.clone()
         }),
         instance_id: raw.aws.instance_id.as_ref().map(|i| {
             let v = i.get_ref();
+            let qv = q(v);
             if !crate::session_id::is_instance_id(v) {
                 errors.push(src.span(
                     i.span(),
-                    format!("instance_id `{v}` is not an instance id like `i-0123456789abcdef0`"),
+                    format!("instance_id `{qv}` is not an instance id like `i-0123456789abcdef0`"),
                 ));
             }
             v.clone()
@@ -601,7 +618,7 @@ pub fn parse_with(
                 s.span(),
                 format!(
                     "source `{}` is not one of `api`, `agent-state`, `agent-state-then-api`",
-                    s.get_ref()
+                    q(s.get_ref())
                 ),
             ));
             Source::Api
@@ -619,14 +636,16 @@ pub fn parse_with(
             list.iter()
                 .map(|d| {
                     let v = d.get_ref();
+                    let qv = q(v);
                     if v.is_empty()
                         || v.len() > 128
                         || !v
                             .chars()
                             .all(|c| c.is_ascii_alphanumeric() || "_-.:/".contains(c))
                     {
-                        errors
-                            .push(src.span(d.span(), format!("`{v}` is not an SSM document name")));
+                        errors.push(
+                            src.span(d.span(), format!("`{qv}` is not an SSM document name")),
+                        );
                     }
                     v.clone()
                 })
@@ -639,13 +658,16 @@ pub fn parse_with(
             .iter()
             .map(|p| {
                 let v = p.get_ref();
+                let qv = q(v);
                 if !v.starts_with('/') || v.contains("..") || v.ends_with('/') {
                     errors.push(src.span(
                         p.span(),
-                        format!("worker path `{v}` must be an absolute path to the session worker"),
+                        format!(
+                            "worker path `{qv}` must be an absolute path to the session worker"
+                        ),
                     ));
                 } else if let Err(e) = glob::validate(v) {
-                    errors.push(src.span(p.span(), format!("worker path `{v}`: {e}")));
+                    errors.push(src.span(p.span(), format!("worker path `{qv}`: {e}")));
                 }
                 v.clone()
             })
@@ -726,7 +748,10 @@ pub fn parse_with(
                 other => {
                     errors.push(src.span(
                         m.span(),
-                        format!("guard mode `{other}` is not one of `enforce`, `audit`, `off`"),
+                        format!(
+                            "guard mode `{}` is not one of `enforce`, `audit`, `off`",
+                            q(other)
+                        ),
                     ));
                     GuardMode::Enforce
                 }
@@ -777,20 +802,22 @@ pub fn parse_with(
         let mut when = Conditions::default();
         if let Some(p) = &r.permission_set {
             let v = p.get_ref();
+            let qv = q(v);
             if !is_iam_name(v, 32) {
-                errors.push(src.span(p.span(), format!("permission_set `{v}` is not a permission set name (1-32 characters of letters, digits and +=,.@_-)")));
+                errors.push(src.span(p.span(), format!("permission_set `{qv}` is not a permission set name (1-32 characters of letters, digits and +=,.@_-)")));
             }
             when.permission_set = Some(v.clone());
         }
         if let Some(p) = &r.role {
             let v = p.get_ref();
+            let qv = q(v);
             if let Err(e) = glob::validate(v) {
-                errors.push(src.span(p.span(), format!("role `{v}`: {e}")));
+                errors.push(src.span(p.span(), format!("role `{qv}`: {e}")));
             } else if !v.chars().all(|c| c == '*' || is_iam_char(c)) || v.is_empty() || v.len() > 64
             {
                 errors.push(src.span(
                     p.span(),
-                    format!("role `{v}` is not an IAM role name or a glob of one"),
+                    format!("role `{qv}` is not an IAM role name or a glob of one"),
                 ));
             }
             when.role = Some(v.clone());
@@ -805,10 +832,11 @@ pub fn parse_with(
             let mut accounts = Vec::new();
             for a in list {
                 let v = a.get_ref();
+                let qv = q(v);
                 if v.len() != 12 || !v.bytes().all(|b| b.is_ascii_digit()) {
                     errors.push(src.span(
                         a.span(),
-                        format!("account `{v}` is not a 12-digit AWS account id"),
+                        format!("account `{qv}` is not a 12-digit AWS account id"),
                     ));
                 }
                 accounts.push(v.clone());
@@ -817,12 +845,13 @@ pub fn parse_with(
         }
         if let Some(p) = &r.principal {
             let v = p.get_ref();
+            let qv = q(v);
             if let Err(e) = glob::validate(v) {
-                errors.push(src.span(p.span(), format!("principal `{v}`: {e}")));
+                errors.push(src.span(p.span(), format!("principal `{qv}`: {e}")));
             } else if v.is_empty() || v.len() > 128 {
                 errors.push(src.span(
                     p.span(),
-                    format!("principal `{v}` must be 1-128 characters"),
+                    format!("principal `{qv}` must be 1-128 characters"),
                 ));
             }
             when.principal = Some(v.clone());
@@ -832,7 +861,7 @@ pub fn parse_with(
                 Some(sel) => when.kind = Some(sel),
                 None => errors.push(src.span(
                     k.span(),
-                    format!("kind `{}` is not one of `idc`, `assumed-role`, `iam-user`, `federated-user`", k.get_ref()),
+                    format!("kind `{}` is not one of `idc`, `assumed-role`, `iam-user`, `federated-user`", q(k.get_ref())),
                 )),
             }
         }
@@ -892,14 +921,15 @@ pub fn parse_with(
                 let mut groups = Vec::new();
                 for g in r.groups.iter().flatten() {
                     let gv = g.get_ref();
+                    let qgv = q(gv);
                     if !is_group_name(gv) {
                         errors
-                            .push(src.span(g.span(), format!("`{gv}` is not a valid group name")));
+                            .push(src.span(g.span(), format!("`{qgv}` is not a valid group name")));
                     } else if gv == "root" {
                         errors.push(src.span(g.span(), "group `root` is never granted"));
                     }
                     if groups.contains(gv) {
-                        warnings.push(src.span(g.span(), format!("group `{gv}` is listed twice")));
+                        warnings.push(src.span(g.span(), format!("group `{qgv}` is listed twice")));
                     } else {
                         groups.push(gv.clone());
                     }
@@ -926,8 +956,9 @@ pub fn parse_with(
     }
 
     // Shadowed rules: legal, but almost always a mistake.
-    for (j, later) in rules.iter().enumerate() {
-        if let Some(earlier) = rules[..j].iter().find(|e| covers(&e.when, &later.when)) {
+    let shadows = shadow::check(&rules);
+    for &(j, i) in &shadows.shadowed {
+        if let (Some(later), Some(earlier)) = (rules.get(j), rules.get(i)) {
             warnings.push(Diagnostic {
                 path: path.to_path_buf(),
                 line: later.line,
@@ -938,6 +969,18 @@ pub fn parse_with(
                 ),
             });
         }
+    }
+    if let Some(later) = shadows.stopped_at.and_then(|j| rules.get(j)) {
+        warnings.push(Diagnostic {
+            path: path.to_path_buf(),
+            line: later.line,
+            column: 1,
+            message: format!(
+                "rules from rule {} on were not checked for being shadowed: the check stops after {} comparisons",
+                later.number,
+                shadow::BUDGET
+            ),
+        });
     }
     if rules.is_empty() {
         warnings.push(src.at(0, "no [[rule]]: every session will be denied"));
@@ -1011,79 +1054,45 @@ fn check_linux_user(
     landing_user: &str,
     uid_of: &dyn Fn(&str) -> Option<u32>,
 ) -> Result<LinuxUser, String> {
+    let qv = q(v);
     if v.contains("{user}") {
         let rest = v.replace("{user}", "");
         if rest.contains('{') || rest.contains('}') {
             return Err(format!(
-                "linux_user `{v}`: the only placeholder is `{{user}}`"
+                "linux_user `{qv}`: the only placeholder is `{{user}}`"
             ));
         }
         if v.matches("{user}").count() > 1 {
-            return Err(format!("linux_user `{v}`: `{{user}}` may appear once"));
+            return Err(format!("linux_user `{qv}`: `{{user}}` may appear once"));
         }
         // The fixed parts must themselves be legal in a user name.
         let probe = v.replace("{user}", "a");
         if !username::is_valid(&probe) {
             return Err(format!(
-                "linux_user `{v}`: the text around `{{user}}` must be lower-case letters, digits, `.`, `_` or `-`, starting with a letter or `_`"
+                "linux_user `{qv}`: the text around `{{user}}` must be lower-case letters, digits, `.`, `_` or `-`, starting with a letter or `_`"
             ));
         }
         return Ok(LinuxUser::Template(v.to_string()));
     }
     if v.contains('{') || v.contains('}') {
         return Err(format!(
-            "linux_user `{v}`: the only placeholder is `{{user}}`"
+            "linux_user `{qv}`: the only placeholder is `{{user}}`"
         ));
     }
     if !username::is_valid(v) {
         return Err(format!(
-            "linux_user `{v}` is not a valid Linux user name (^[a-z_][a-z0-9._-]{{0,31}}$)"
+            "linux_user `{qv}` is not a valid Linux user name (^[a-z_][a-z0-9._-]{{0,31}}$)"
         ));
     }
     if v == "root" || uid_of(v) == Some(0) {
-        return Err(format!("linux_user `{v}` is root (uid 0): never allowed"));
+        return Err(format!("linux_user `{qv}` is root (uid 0): never allowed"));
     }
     if v == landing_user {
         return Err(format!(
-            "linux_user `{v}` is the landing user: sessions would never leave it"
+            "linux_user `{qv}` is the landing user: sessions would never leave it"
         ));
     }
     Ok(LinuxUser::Literal(v.to_string()))
-}
-
-/// Whether every owner matching `later` also matches `earlier` (conservative: may
-/// answer false when it is true, never true when it is false).
-fn covers(earlier: &Conditions, later: &Conditions) -> bool {
-    let ps = match &earlier.permission_set {
-        None => true,
-        Some(p) => later.permission_set.as_ref() == Some(p),
-    };
-    let role = match &earlier.role {
-        None => true,
-        Some(g) => later
-            .role
-            .as_ref()
-            .is_some_and(|r| r == g || (!glob::is_glob(r) && glob::matches(g, r))),
-    };
-    let account = match &earlier.account {
-        None => true,
-        Some(a) => later
-            .account
-            .as_ref()
-            .is_some_and(|b| b.iter().all(|x| a.contains(x))),
-    };
-    let principal = match &earlier.principal {
-        None => true,
-        Some(g) => later
-            .principal
-            .as_ref()
-            .is_some_and(|r| r == g || (!glob::is_glob(r) && glob::matches(g, r))),
-    };
-    let kind = match earlier.kind {
-        None => true,
-        Some(k) => later.kind == Some(k) || (k == KindSel::Idc && later.permission_set.is_some()),
-    };
-    ps && role && account && principal && kind
 }
 
 #[cfg(test)]
