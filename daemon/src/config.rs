@@ -319,7 +319,7 @@ impl fmt::Display for Diagnostic {
         write!(
             f,
             "{}:{}:{}: {}",
-            self.path.display(),
+            text::escape_max(&self.path.display().to_string(), usize::MAX),
             self.line,
             self.column,
             self.message
@@ -454,16 +454,31 @@ struct RawRule {
 struct Source_<'a> {
     path: &'a Path,
     text: &'a str,
+    /// Byte offset of the start of each line, so finding a line is a binary search
+    /// (scanning from the start for every rule made large files quadratic).
+    line_starts: Vec<usize>,
 }
 
-impl Source_<'_> {
+impl<'a> Source_<'a> {
+    fn new(path: &'a Path, text: &'a str) -> Self {
+        let line_starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        Source_ {
+            path,
+            text,
+            line_starts,
+        }
+    }
+
     fn at(&self, offset: usize, message: impl Into<String>) -> Diagnostic {
         let offset = offset.min(self.text.len());
-        let before = self.text.get(..offset).unwrap_or("");
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
-        let column = before
-            .get(line_start..)
+        // The number of line starts at or before `offset` is the 1-based line.
+        let line = self.line_starts.partition_point(|&s| s <= offset).max(1);
+        let line_start = self.line_starts.get(line - 1).copied().unwrap_or(0);
+        let column = self
+            .text
+            .get(line_start..offset)
             .map(|s| s.chars().count())
             .unwrap_or(0)
             + 1;
@@ -514,7 +529,7 @@ pub fn parse_with(
     text: &str,
     uid_of: &dyn Fn(&str) -> Option<u32>,
 ) -> Result<Loaded, ConfigError> {
-    let src = Source_ { path, text };
+    let src = Source_::new(path, text);
     let raw: RawConfig = toml::from_str(text).map_err(|e| {
         let offset = e.span().map(|s| s.start).unwrap_or(0);
         ConfigError(vec![src.at(offset, e.message().trim().to_string())])
