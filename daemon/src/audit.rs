@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use libsystemd::logging::{Priority, journal_send};
 use serde_json::{Map, Value};
+use ssm_runas_protocol::text;
 
 /// `MESSAGE_ID` of every audit record, so `journalctl MESSAGE_ID=…` lists audit
 /// records only. Fixed forever (generated once for ssm-runas).
@@ -206,32 +207,48 @@ fn fields(r: &AuditRecord) -> Vec<(&'static str, FieldValue<'_>)> {
     f
 }
 
-/// Replaces control characters so a value cannot break a one-line message.
-fn one_line(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect()
-}
+/// How many characters of each value `MESSAGE` shows (the fields keep them whole).
+const MESSAGE_ID_CHARS: usize = 128;
+const MESSAGE_ARN_CHARS: usize = 256;
+const MESSAGE_REASON_CHARS: usize = 512;
 
 /// The human `MESSAGE` of a record, one line, e.g.
 /// `ssm-runas: allow session alice-0123 (arn:…) as devops by rule 2`.
+///
+/// Every value is escaped ([`text`]): control and invisible characters (bidi
+/// overrides, zero-width characters) always, and every non-ASCII character in the
+/// session id, the owner ARN and the account name, which are ASCII when genuine,
+/// so a look-alike letter shows as `\u{…}`. Each value is cut (`…`) after a bounded
+/// number of characters. The `SSM_RUNAS_*` fields keep the values exactly.
 pub fn message(r: &AuditRecord) -> String {
     let mut m = format!("ssm-runas: {}", r.decision.as_str());
     m.push_str(" session ");
-    m.push_str(r.session_id.as_deref().unwrap_or("(unknown)"));
+    match &r.session_id {
+        Some(s) => m.push_str(&text::escape_ascii_max(s, MESSAGE_ID_CHARS)),
+        None => m.push_str("(unknown)"),
+    }
     if let Some(arn) = &r.owner_arn {
-        m.push_str(&format!(" ({arn})"));
+        m.push_str(&format!(
+            " ({})",
+            text::escape_ascii_max(arn, MESSAGE_ARN_CHARS)
+        ));
     }
     if let Some(u) = &r.linux_user {
-        m.push_str(&format!(" as {u}"));
+        m.push_str(&format!(
+            " as {}",
+            text::escape_ascii_max(u, MESSAGE_ID_CHARS)
+        ));
     }
     if let Some(n) = r.rule {
         m.push_str(&format!(" by rule {n}"));
     }
     if !r.reason.is_empty() {
-        m.push_str(&format!(": {}", r.reason));
+        m.push_str(&format!(
+            ": {}",
+            text::escape_max(&r.reason, MESSAGE_REASON_CHARS)
+        ));
     }
-    one_line(&m)
+    m
 }
 
 /// Now as RFC 3339 UTC with microseconds, e.g. `2026-11-29T13:05:00.123456Z`.
@@ -372,7 +389,10 @@ fn write_stderr(line: &str) {
 
 fn warn_once(flag: &AtomicBool, msg: &str) {
     if !flag.swap(true, Ordering::Relaxed) {
-        write_stderr(&format!("ssm-runasd: {}", one_line(msg)));
+        write_stderr(&format!(
+            "ssm-runasd: {}",
+            text::escape_max(msg, MESSAGE_REASON_CHARS)
+        ));
     }
 }
 
@@ -499,7 +519,51 @@ mod tests {
         assert_eq!(m["PRIORITY"], 4);
         assert_eq!(
             m["MESSAGE"],
-            "ssm-runas: deny session mallory-1: no rule matches?{\"SSM_RUNAS_DECISION\":\"allow\"}"
+            "ssm-runas: deny session mallory-1: no rule matches\\n{\"SSM_RUNAS_DECISION\":\"allow\"}"
+        );
+    }
+
+    #[test]
+    fn owner_names_in_the_message_are_escaped_and_cut_but_kept_whole_in_fields() {
+        // A bidi override that would show `…/alice` reversed, a Cyrillic `а` that
+        // looks like a Latin `a`, and a name far longer than any real one.
+        let arn = format!(
+            "arn:aws:sts::111122223333:assumed-role/Dev/\u{202e}ecil\u{430}{}",
+            "x".repeat(3000)
+        );
+        let r = AuditRecord {
+            decision: Decision::Deny,
+            session_id: Some("m\u{200b}allory-1".into()),
+            owner_arn: Some(arn.clone()),
+            linux_user: Some("\u{430}lice".into()),
+            reason: "invalid owner ARN: \u{2066}x\u{2069}".into(),
+            ..AuditRecord::default()
+        };
+        let msg = message(&r);
+        assert!(
+            !msg.chars().any(|c| text::is_unsafe(c) || c == '\u{430}'),
+            "{msg}"
+        );
+        assert!(
+            msg.starts_with(
+                "ssm-runas: deny session m\\u{200b}allory-1 \
+                 (arn:aws:sts::111122223333:assumed-role/Dev/\\u{202e}ecil\\u{430}xxx"
+            ),
+            "{msg}"
+        );
+        assert!(
+            msg.ends_with("xxx…) as \\u{430}lice: invalid owner ARN: \\u{2066}x\\u{2069}"),
+            "{msg}"
+        );
+        assert!(msg.chars().count() < 400, "{}", msg.chars().count());
+        let m = parse(&Auditor::to_json(&r));
+        assert_eq!(m["MESSAGE"], msg.as_str());
+        assert_eq!(m["SSM_RUNAS_OWNER_ARN"], arn.as_str());
+        assert_eq!(m["SSM_RUNAS_SESSION_ID"], "m\u{200b}allory-1");
+        assert_eq!(m["SSM_RUNAS_LINUX_USER"], "\u{430}lice");
+        assert_eq!(
+            m["SSM_RUNAS_REASON"],
+            "invalid owner ARN: \u{2066}x\u{2069}"
         );
     }
 

@@ -166,17 +166,10 @@ impl LookupError {
     }
 }
 
-/// Printable, single-line, bounded text (AWS messages and ARNs go to a terminal and logs).
+/// Printable, single-line, bounded text (AWS messages and ARNs go to a terminal and
+/// logs): control and invisible characters escaped, cut after 400 characters.
 fn one_line(s: &str) -> String {
-    let mut out: String = s
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(400)
-        .collect();
-    if s.chars().count() > 400 {
-        out.push('…');
-    }
-    out
+    ssm_runas_protocol::text::escape_max(s, 400)
 }
 
 type Reply = oneshot::Sender<Result<SessionInfo, LookupError>>;

@@ -15,11 +15,24 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+use ssm_runas_protocol::text;
 use toml::Spanned;
 
 use crate::glob;
 use crate::owner::Kind;
 use crate::username;
+
+mod rule;
+mod shadow;
+
+use rule::RawRule;
+pub use rule::is_group_name;
+
+/// A value from the file, quoted in a message: control and invisible characters
+/// escaped, long values cut ([`text::escape`]).
+fn q(v: &str) -> String {
+    text::escape(v)
+}
 
 /// Where the configuration lives unless `--config` says otherwise.
 pub const DEFAULT_PATH: &str = "/etc/ssm-runas/config.toml";
@@ -310,7 +323,7 @@ impl fmt::Display for Diagnostic {
         write!(
             f,
             "{}:{}:{}: {}",
-            self.path.display(),
+            text::escape_max(&self.path.display().to_string(), usize::MAX),
             self.line,
             self.column,
             self.message
@@ -425,36 +438,37 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawRule {
-    permission_set: Option<Spanned<String>>,
-    role: Option<Spanned<String>>,
-    account: Option<Vec<Spanned<String>>>,
-    principal: Option<Spanned<String>>,
-    kind: Option<Spanned<String>>,
-    linux_user: Option<Spanned<String>>,
-    deny: Option<Spanned<String>>,
-    groups: Option<Vec<Spanned<String>>>,
-    create: Option<bool>,
-}
-
 // ---------------------------------------------------------------------------
 
 /// Byte offsets to line:column.
 struct Source_<'a> {
     path: &'a Path,
     text: &'a str,
+    /// Byte offset of the start of each line, so finding a line is a binary search
+    /// (scanning from the start for every rule made large files quadratic).
+    line_starts: Vec<usize>,
 }
 
-impl Source_<'_> {
+impl<'a> Source_<'a> {
+    fn new(path: &'a Path, text: &'a str) -> Self {
+        let line_starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        Source_ {
+            path,
+            text,
+            line_starts,
+        }
+    }
+
     fn at(&self, offset: usize, message: impl Into<String>) -> Diagnostic {
         let offset = offset.min(self.text.len());
-        let before = self.text.get(..offset).unwrap_or("");
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
-        let column = before
-            .get(line_start..)
+        // The number of line starts at or before `offset` is the 1-based line.
+        let line = self.line_starts.partition_point(|&s| s <= offset).max(1);
+        let line_start = self.line_starts.get(line - 1).copied().unwrap_or(0);
+        let column = self
+            .text
+            .get(line_start..offset)
             .map(|s| s.chars().count())
             .unwrap_or(0)
             + 1;
@@ -462,7 +476,9 @@ impl Source_<'_> {
             path: self.path.to_path_buf(),
             line,
             column,
-            message: message.into(),
+            // Values are quoted escaped already ([`q`]); this also covers the TOML
+            // parser's own messages.
+            message: text::escape_max(&message.into(), usize::MAX),
         }
     }
 
@@ -503,7 +519,7 @@ pub fn parse_with(
     text: &str,
     uid_of: &dyn Fn(&str) -> Option<u32>,
 ) -> Result<Loaded, ConfigError> {
-    let src = Source_ { path, text };
+    let src = Source_::new(path, text);
     let raw: RawConfig = toml::from_str(text).map_err(|e| {
         let offset = e.span().map(|s| s.start).unwrap_or(0);
         ConfigError(vec![src.at(offset, e.message().trim().to_string())])
@@ -515,7 +531,10 @@ pub fn parse_with(
     if !username::is_valid(&landing_user) {
         errors.push(src.span(
             raw.landing_user.span(),
-            format!("landing_user `{landing_user}` is not a valid Linux user name"),
+            format!(
+                "landing_user `{}` is not a valid Linux user name",
+                q(&landing_user)
+            ),
         ));
     } else if landing_user == "root" || uid_of(&landing_user) == Some(0) {
         errors.push(src.span(
@@ -536,7 +555,7 @@ pub fn parse_with(
                 d.span(),
                 format!(
                     "strip_domain `{}` must be a domain name like `example.com`, or `*`",
-                    d.get_ref()
+                    q(d.get_ref())
                 ),
             ));
         }
@@ -546,6 +565,7 @@ pub fn parse_with(
     let aws = Aws {
         region: raw.aws.region.as_ref().map(|r| {
             let v = r.get_ref();
+            let qv = q(v);
             if v.is_empty()
                 || !v
                     .chars()
@@ -553,27 +573,29 @@ pub fn parse_with(
             {
                 errors.push(src.span(
                     r.span(),
-                    format!("region `{v}` is not a region name like `eu-west-1`"),
+                    format!("region `{qv}` is not a region name like `eu-west-1`"),
                 ));
             }
             v.clone()
         }),
         endpoint_url: raw.aws.endpoint_url.as_ref().map(|u| {
             let v = u.get_ref();
+            let qv = q(v);
             if !(v.starts_with("https://") || v.starts_with("http://")) {
                 errors.push(src.span(
                     u.span(),
-                    format!("endpoint_url `{v}` must start with https:// (or http:// for tests)"),
+                    format!("endpoint_url `{qv}` must start with https:// (or http:// for tests)"),
                 ));
             }
             v.clone()
         }),
         instance_id: raw.aws.instance_id.as_ref().map(|i| {
             let v = i.get_ref();
+            let qv = q(v);
             if !crate::session_id::is_instance_id(v) {
                 errors.push(src.span(
                     i.span(),
-                    format!("instance_id `{v}` is not an instance id like `i-0123456789abcdef0`"),
+                    format!("instance_id `{qv}` is not an instance id like `i-0123456789abcdef0`"),
                 ));
             }
             v.clone()
@@ -601,7 +623,7 @@ pub fn parse_with(
                 s.span(),
                 format!(
                     "source `{}` is not one of `api`, `agent-state`, `agent-state-then-api`",
-                    s.get_ref()
+                    q(s.get_ref())
                 ),
             ));
             Source::Api
@@ -619,14 +641,16 @@ pub fn parse_with(
             list.iter()
                 .map(|d| {
                     let v = d.get_ref();
+                    let qv = q(v);
                     if v.is_empty()
                         || v.len() > 128
                         || !v
                             .chars()
                             .all(|c| c.is_ascii_alphanumeric() || "_-.:/".contains(c))
                     {
-                        errors
-                            .push(src.span(d.span(), format!("`{v}` is not an SSM document name")));
+                        errors.push(
+                            src.span(d.span(), format!("`{qv}` is not an SSM document name")),
+                        );
                     }
                     v.clone()
                 })
@@ -639,13 +663,16 @@ pub fn parse_with(
             .iter()
             .map(|p| {
                 let v = p.get_ref();
+                let qv = q(v);
                 if !v.starts_with('/') || v.contains("..") || v.ends_with('/') {
                     errors.push(src.span(
                         p.span(),
-                        format!("worker path `{v}` must be an absolute path to the session worker"),
+                        format!(
+                            "worker path `{qv}` must be an absolute path to the session worker"
+                        ),
                     ));
                 } else if let Err(e) = glob::validate(v) {
-                    errors.push(src.span(p.span(), format!("worker path `{v}`: {e}")));
+                    errors.push(src.span(p.span(), format!("worker path `{qv}`: {e}")));
                 }
                 v.clone()
             })
@@ -726,7 +753,10 @@ pub fn parse_with(
                 other => {
                     errors.push(src.span(
                         m.span(),
-                        format!("guard mode `{other}` is not one of `enforce`, `audit`, `off`"),
+                        format!(
+                            "guard mode `{}` is not one of `enforce`, `audit`, `off`",
+                            q(other)
+                        ),
                     ));
                     GuardMode::Enforce
                 }
@@ -769,165 +799,23 @@ pub fn parse_with(
         },
     };
 
-    let mut rules = Vec::new();
-    for (i, spanned) in raw.rule.iter().enumerate() {
-        let header = src.span(spanned.span(), "");
-        let r = spanned.get_ref();
-        let number = i + 1;
-        let mut when = Conditions::default();
-        if let Some(p) = &r.permission_set {
-            let v = p.get_ref();
-            if !is_iam_name(v, 32) {
-                errors.push(src.span(p.span(), format!("permission_set `{v}` is not a permission set name (1-32 characters of letters, digits and +=,.@_-)")));
-            }
-            when.permission_set = Some(v.clone());
-        }
-        if let Some(p) = &r.role {
-            let v = p.get_ref();
-            if let Err(e) = glob::validate(v) {
-                errors.push(src.span(p.span(), format!("role `{v}`: {e}")));
-            } else if !v.chars().all(|c| c == '*' || is_iam_char(c)) || v.is_empty() || v.len() > 64
-            {
-                errors.push(src.span(
-                    p.span(),
-                    format!("role `{v}` is not an IAM role name or a glob of one"),
-                ));
-            }
-            when.role = Some(v.clone());
-        }
-        if let Some(list) = &r.account {
-            if list.is_empty() {
-                errors.push(src.span(
-                    spanned.span(),
-                    format!("rule {number}: `account` is an empty list and can never match"),
-                ));
-            }
-            let mut accounts = Vec::new();
-            for a in list {
-                let v = a.get_ref();
-                if v.len() != 12 || !v.bytes().all(|b| b.is_ascii_digit()) {
-                    errors.push(src.span(
-                        a.span(),
-                        format!("account `{v}` is not a 12-digit AWS account id"),
-                    ));
-                }
-                accounts.push(v.clone());
-            }
-            when.account = Some(accounts);
-        }
-        if let Some(p) = &r.principal {
-            let v = p.get_ref();
-            if let Err(e) = glob::validate(v) {
-                errors.push(src.span(p.span(), format!("principal `{v}`: {e}")));
-            } else if v.is_empty() || v.len() > 128 {
-                errors.push(src.span(
-                    p.span(),
-                    format!("principal `{v}` must be 1-128 characters"),
-                ));
-            }
-            when.principal = Some(v.clone());
-        }
-        if let Some(k) = &r.kind {
-            match KindSel::parse(k.get_ref()) {
-                Some(sel) => when.kind = Some(sel),
-                None => errors.push(src.span(
-                    k.span(),
-                    format!("kind `{}` is not one of `idc`, `assumed-role`, `iam-user`, `federated-user`", k.get_ref()),
-                )),
-            }
-        }
-        if when.permission_set.is_some()
-            && let Some(k) = when.kind
-            && k != KindSel::Idc
-        {
-            errors.push(src.span(spanned.span(), format!("rule {number}: `permission_set` only matches kind `idc`, but kind is `{}`: the rule can never match", k.as_str())));
-        }
-
-        let outcome = match (&r.linux_user, &r.deny) {
-            (Some(_), Some(d)) => {
-                errors.push(src.span(
-                    d.span(),
-                    format!("rule {number}: give either `linux_user` or `deny`, not both"),
-                ));
-                None
-            }
-            (None, None) => {
-                errors.push(src.span(
-                    spanned.span(),
-                    format!("rule {number}: needs `linux_user = \"…\"` or `deny = \"message\"`"),
-                ));
-                None
-            }
-            (None, Some(d)) => {
-                if r.groups.is_some() || r.create.is_some() {
-                    errors.push(src.span(
-                        d.span(),
-                        format!(
-                            "rule {number}: `groups` and `create` make no sense on a `deny` rule"
-                        ),
-                    ));
-                }
-                let m = d.get_ref().trim();
-                if m.is_empty() || m.len() > 200 || m.chars().any(|c| c.is_control()) {
-                    errors.push(src.span(
-                        d.span(),
-                        format!(
-                            "rule {number}: the deny message must be one line of 1-200 characters"
-                        ),
-                    ));
-                }
-                Some(Outcome::Deny {
-                    message: m.to_string(),
-                })
-            }
-            (Some(u), None) => {
-                let v = u.get_ref();
-                let linux_user = match check_linux_user(v, &landing_user, uid_of) {
-                    Ok(lu) => Some(lu),
-                    Err(e) => {
-                        errors.push(src.span(u.span(), format!("rule {number}: {e}")));
-                        None
-                    }
-                };
-                let mut groups = Vec::new();
-                for g in r.groups.iter().flatten() {
-                    let gv = g.get_ref();
-                    if !is_group_name(gv) {
-                        errors
-                            .push(src.span(g.span(), format!("`{gv}` is not a valid group name")));
-                    } else if gv == "root" {
-                        errors.push(src.span(g.span(), "group `root` is never granted"));
-                    }
-                    if groups.contains(gv) {
-                        warnings.push(src.span(g.span(), format!("group `{gv}` is listed twice")));
-                    } else {
-                        groups.push(gv.clone());
-                    }
-                }
-                linux_user.map(|linux_user| Outcome::Map {
-                    linux_user,
-                    groups,
-                    create: r.create.unwrap_or(false),
-                })
-            }
-        };
-        if let Some(outcome) = outcome {
-            rules.push(Rule {
-                number,
-                line: header.line,
-                when,
-                outcome,
-            });
-        }
-    }
+    let rules = rule::parse_all(
+        &src,
+        &raw.rule,
+        &landing_user,
+        uid_of,
+        &mut errors,
+        &mut warnings,
+    );
 
     if !errors.is_empty() {
         return Err(ConfigError(errors));
     }
 
     // Shadowed rules: legal, but almost always a mistake.
-    for (j, later) in rules.iter().enumerate() {
-        if let Some(earlier) = rules[..j].iter().find(|e| covers(&e.when, &later.when)) {
+    let shadows = shadow::check(&rules);
+    for &(j, i) in &shadows.shadowed {
+        if let (Some(later), Some(earlier)) = (rules.get(j), rules.get(i)) {
             warnings.push(Diagnostic {
                 path: path.to_path_buf(),
                 line: later.line,
@@ -938,6 +826,18 @@ pub fn parse_with(
                 ),
             });
         }
+    }
+    if let Some(later) = shadows.stopped_at.and_then(|j| rules.get(j)) {
+        warnings.push(Diagnostic {
+            path: path.to_path_buf(),
+            line: later.line,
+            column: 1,
+            message: format!(
+                "rules from rule {} on were not checked for being shadowed: the check stops after {} comparisons",
+                later.number,
+                shadow::BUDGET
+            ),
+        });
     }
     if rules.is_empty() {
         warnings.push(src.at(0, "no [[rule]]: every session will be denied"));
@@ -991,99 +891,6 @@ fn secs(
             }
         }
     }
-}
-
-fn is_iam_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "+=,.@_-".contains(c)
-}
-
-fn is_iam_name(s: &str, max: usize) -> bool {
-    !s.is_empty() && s.len() <= max && s.chars().all(is_iam_char)
-}
-
-/// Group names as shadow-utils accepts them (conservatively).
-pub fn is_group_name(s: &str) -> bool {
-    username::is_valid(s)
-}
-
-fn check_linux_user(
-    v: &str,
-    landing_user: &str,
-    uid_of: &dyn Fn(&str) -> Option<u32>,
-) -> Result<LinuxUser, String> {
-    if v.contains("{user}") {
-        let rest = v.replace("{user}", "");
-        if rest.contains('{') || rest.contains('}') {
-            return Err(format!(
-                "linux_user `{v}`: the only placeholder is `{{user}}`"
-            ));
-        }
-        if v.matches("{user}").count() > 1 {
-            return Err(format!("linux_user `{v}`: `{{user}}` may appear once"));
-        }
-        // The fixed parts must themselves be legal in a user name.
-        let probe = v.replace("{user}", "a");
-        if !username::is_valid(&probe) {
-            return Err(format!(
-                "linux_user `{v}`: the text around `{{user}}` must be lower-case letters, digits, `.`, `_` or `-`, starting with a letter or `_`"
-            ));
-        }
-        return Ok(LinuxUser::Template(v.to_string()));
-    }
-    if v.contains('{') || v.contains('}') {
-        return Err(format!(
-            "linux_user `{v}`: the only placeholder is `{{user}}`"
-        ));
-    }
-    if !username::is_valid(v) {
-        return Err(format!(
-            "linux_user `{v}` is not a valid Linux user name (^[a-z_][a-z0-9._-]{{0,31}}$)"
-        ));
-    }
-    if v == "root" || uid_of(v) == Some(0) {
-        return Err(format!("linux_user `{v}` is root (uid 0): never allowed"));
-    }
-    if v == landing_user {
-        return Err(format!(
-            "linux_user `{v}` is the landing user: sessions would never leave it"
-        ));
-    }
-    Ok(LinuxUser::Literal(v.to_string()))
-}
-
-/// Whether every owner matching `later` also matches `earlier` (conservative: may
-/// answer false when it is true, never true when it is false).
-fn covers(earlier: &Conditions, later: &Conditions) -> bool {
-    let ps = match &earlier.permission_set {
-        None => true,
-        Some(p) => later.permission_set.as_ref() == Some(p),
-    };
-    let role = match &earlier.role {
-        None => true,
-        Some(g) => later
-            .role
-            .as_ref()
-            .is_some_and(|r| r == g || (!glob::is_glob(r) && glob::matches(g, r))),
-    };
-    let account = match &earlier.account {
-        None => true,
-        Some(a) => later
-            .account
-            .as_ref()
-            .is_some_and(|b| b.iter().all(|x| a.contains(x))),
-    };
-    let principal = match &earlier.principal {
-        None => true,
-        Some(g) => later
-            .principal
-            .as_ref()
-            .is_some_and(|r| r == g || (!glob::is_glob(r) && glob::matches(g, r))),
-    };
-    let kind = match earlier.kind {
-        None => true,
-        Some(k) => later.kind == Some(k) || (k == KindSel::Idc && later.permission_set.is_some()),
-    };
-    ps && role && account && principal && kind
 }
 
 #[cfg(test)]

@@ -2,6 +2,8 @@
 //! owner no rule matches is denied.
 #![forbid(unsafe_code)]
 
+use ssm_runas_protocol::text::{escape, escape_ascii};
+
 use crate::config::{Conditions, Config, LinuxUser, Outcome};
 use crate::glob;
 use crate::owner::{Kind, Principal};
@@ -86,7 +88,7 @@ pub fn decide_with(cfg: &Config, p: &Principal, uid_of: &dyn Fn(&str) -> Option<
     if p.kind == Kind::Other {
         return Verdict::Deny {
             rule: None,
-            reason: format!("{} is not a session principal", p.arn),
+            reason: format!("{} is not a session principal", escape_ascii(&p.arn)),
         };
     }
     let Some(rule) = cfg.rules.iter().find(|r| matches(&r.when, p)) else {
@@ -112,7 +114,7 @@ pub fn decide_with(cfg: &Config, p: &Principal, uid_of: &dyn Fn(&str) -> Option<
                     let Some(name) = p.name() else {
                         return Verdict::Deny {
                             rule: at,
-                            reason: format!("{} has no user name for `{t}`", describe(p)),
+                            reason: format!("{} has no user name for `{}`", describe(p), escape(t)),
                         };
                     };
                     match username::expand(t, name, cfg.strip_domain.as_deref()) {
@@ -152,24 +154,25 @@ pub fn decide_with(cfg: &Config, p: &Principal, uid_of: &dyn Fn(&str) -> Option<
     }
 }
 
-/// A short description of a principal for messages: who, as what, where.
+/// A short description of a principal for messages: who, as what, where. The
+/// names are escaped ([`escape_ascii`]): the owner parser accepts ASCII only, and if
+/// that ever changed a look-alike or a bidi override would still show.
 pub fn describe(p: &Principal) -> String {
-    let who = p.name().unwrap_or("(no name)");
+    let who = escape_ascii(p.name().unwrap_or("(no name)"));
+    let account = escape_ascii(&p.account);
     match p.kind {
         Kind::Idc => format!(
-            "{who} with permission set {} in account {}",
-            p.permission_set.as_deref().unwrap_or("?"),
-            p.account
+            "{who} with permission set {} in account {account}",
+            escape_ascii(p.permission_set.as_deref().unwrap_or("?")),
         ),
         Kind::AssumedRole => format!(
-            "{who} in role {} in account {}",
-            p.role_name.as_deref().unwrap_or("?"),
-            p.account
+            "{who} in role {} in account {account}",
+            escape_ascii(p.role_name.as_deref().unwrap_or("?")),
         ),
-        Kind::IamUser => format!("IAM user {who} in account {}", p.account),
-        Kind::FederatedUser => format!("federated user {who} in account {}", p.account),
-        Kind::Root => format!("the root user of account {}", p.account),
-        Kind::Other => format!("{} (not a session principal)", p.arn),
+        Kind::IamUser => format!("IAM user {who} in account {account}"),
+        Kind::FederatedUser => format!("federated user {who} in account {account}"),
+        Kind::Root => format!("the root user of account {account}"),
+        Kind::Other => format!("{} (not a session principal)", escape_ascii(&p.arn)),
     }
 }
 

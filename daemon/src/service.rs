@@ -511,7 +511,8 @@ impl Service {
             && !cfg.resolver.allowed_documents.iter().any(|d| d == doc)
         {
             return Err(format!(
-                "sessions started with document {doc} may not switch accounts"
+                "sessions started with document {} may not switch accounts",
+                sanitize(doc)
             ));
         }
         Ok(s.owner)
@@ -604,7 +605,8 @@ pub fn api_settings(config: &Config, instance_id: &str) -> ApiSettings {
     }
 }
 
-/// Text from a client made safe for one log line: no control characters, bounded.
+/// Text from a client made safe for one log line: control and invisible characters
+/// escaped ([`ssm_runas_protocol::text`]), at most 200 characters of it.
 pub fn sanitize(s: &str) -> String {
-    s.chars().filter(|c| !c.is_control()).take(200).collect()
+    ssm_runas_protocol::text::escape_max(s, 200)
 }

@@ -1,14 +1,20 @@
 //! The fixed rules that turn a person's name into a Linux user name for `{user}`.
 //!
 //! In order:
-//! 1. lower-case the name;
+//! 1. lower-case the ASCII letters `A`-`Z` (only those: Unicode case folding would
+//!    turn the Kelvin sign `K` into `k` and `İ` into `i` plus a combining dot, so two
+//!    different owners could fold to one account);
 //! 2. with `strip_domain = "example.com"`, remove a trailing `@example.com`; with
 //!    `strip_domain = "*"`, remove everything from the last `@`;
-//! 3. replace each character outside `[a-z0-9._-]` by `_`;
+//! 3. replace each character outside `[a-z0-9._-]` by `_` (one `_` per character,
+//!    so every non-ASCII character, whatever its case, becomes `_`);
 //! 4. the result must match `^[a-z_][a-z0-9._-]{0,31}$`, or the owner is denied.
 //!
 //! Nothing is ever truncated or guessed: a name that does not fit is refused.
+//! Names quoted in the errors are escaped ([`ssm_runas_protocol::text::escape`]).
 #![forbid(unsafe_code)]
+
+use ssm_runas_protocol::text::escape;
 
 /// Longest Linux user name accepted (as `useradd` does by default).
 pub const MAX_LEN: usize = 32;
@@ -26,7 +32,7 @@ pub fn is_valid(s: &str) -> bool {
 
 /// Applies the rules to a name; the error says why the name cannot be used.
 pub fn from_name(name: &str, strip_domain: Option<&str>) -> Result<String, String> {
-    let mut s = name.to_lowercase();
+    let mut s = name.to_ascii_lowercase();
     match strip_domain {
         Some("*") => {
             if let Some(at) = s.rfind('@') {
@@ -34,7 +40,7 @@ pub fn from_name(name: &str, strip_domain: Option<&str>) -> Result<String, Strin
             }
         }
         Some(domain) => {
-            let suffix = format!("@{}", domain.trim_start_matches('@').to_lowercase());
+            let suffix = format!("@{}", domain.trim_start_matches('@').to_ascii_lowercase());
             if s.ends_with(&suffix) {
                 s.truncate(s.len() - suffix.len());
             }
@@ -52,16 +58,18 @@ pub fn from_name(name: &str, strip_domain: Option<&str>) -> Result<String, Strin
         })
         .collect();
     if is_valid(&mapped) {
-        Ok(mapped)
-    } else if mapped.is_empty() {
+        return Ok(mapped);
+    }
+    let (name, shown) = (escape(name), escape(&mapped));
+    if mapped.is_empty() {
         Err(format!("the name `{name}` gives an empty Linux user name"))
     } else if mapped.chars().count() > MAX_LEN {
         Err(format!(
-            "the name `{name}` gives `{mapped}`, longer than {MAX_LEN} characters"
+            "the name `{name}` gives `{shown}`, longer than {MAX_LEN} characters"
         ))
     } else {
         Err(format!(
-            "the name `{name}` gives `{mapped}`, which does not start with a letter or `_`"
+            "the name `{name}` gives `{shown}`, which does not start with a letter or `_`"
         ))
     }
 }
@@ -75,7 +83,9 @@ pub fn expand(template: &str, name: &str, strip_domain: Option<&str>) -> Result<
         Ok(out)
     } else {
         Err(format!(
-            "`{template}` with `{user}` gives `{out}`, which is not a valid Linux user name"
+            "`{}` with `{user}` gives `{}`, which is not a valid Linux user name",
+            escape(template),
+            escape(&out)
         ))
     }
 }
@@ -150,6 +160,33 @@ mod tests {
         assert_eq!(expand("{user}", "Bob", None).as_deref(), Ok("bob"));
         assert_eq!(expand("ro-{user}", "Bob", None).as_deref(), Ok("ro-bob"));
         assert!(expand("ro-{user}", &"b".repeat(30), None).is_err());
+    }
+
+    #[test]
+    fn only_ascii_letters_are_lower_cased() {
+        // Unicode lower-casing turns the Kelvin sign into `k` and `İ` into `i` plus a
+        // combining dot: another owner's account.
+        assert_eq!(from_name("\u{212a}elvin", None).as_deref(), Ok("_elvin"));
+        assert_ne!(from_name("\u{212a}elvin", None), from_name("kelvin", None));
+        assert_eq!(from_name("\u{130}nci", None).as_deref(), Ok("_nci"));
+        assert_ne!(from_name("\u{130}nci", None), from_name("inci", None));
+        assert_eq!(from_name("KELVIN", None).as_deref(), Ok("kelvin"));
+        // Each character is one `_`, whatever its UTF-8 length or case mapping.
+        assert_eq!(from_name("a\u{130}\u{212a}b", None).as_deref(), Ok("a__b"));
+        assert_eq!(expand("ro-{user}", "\u{212a}", None).as_deref(), Ok("ro-_"));
+    }
+
+    #[test]
+    fn errors_quote_the_name_escaped() {
+        let e = from_name("9\u{202e}nimda\nFAKE:1:1: ok\u{1b}[2J", None).unwrap_err();
+        assert_eq!(
+            e,
+            "the name `9\\u{202e}nimda\\nFAKE:1:1: ok\\u{1b}[2J` gives `9_nimda_fake_1_1__ok__2j`, \
+             which does not start with a letter or `_`"
+        );
+        let long = format!("{}\u{202e}", "x".repeat(40));
+        let e = from_name(&long, None).unwrap_err();
+        assert!(e.contains("\\u{202e}") && !e.contains('\u{202e}'), "{e}");
     }
 
     #[test]

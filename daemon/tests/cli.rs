@@ -189,3 +189,41 @@ fn status_without_a_daemon_says_so() {
         "{err}"
     );
 }
+
+#[test]
+fn check_config_escapes_quoted_values_and_keeps_one_line_per_error() {
+    // A value that would print a fake second diagnostic and clear the screen.
+    let f = TempFile::new(
+        "escape",
+        "landing_user = \"a\\nb\"\n[[rule]]\nlinux_user = \"bob\\nFAKE:1:1: all good\\u001b[2J\"\ngroups = [\"\\u202eadm\"]\n",
+    );
+    let (code, out, err) = run(cli().args(["check-config", "--config"]).arg(&f.0));
+    assert_eq!(code, 2);
+    assert_eq!(out, "");
+    let p = f.0.display();
+    assert_eq!(
+        err,
+        format!(
+            "{p}:1:16: landing_user `a\\nb` is not a valid Linux user name\n\
+             {p}:3:14: rule 1: linux_user `bob\\nFAKE:1:1: all good\\u{{1b}}[2J` is not a valid Linux user name (^[a-z_][a-z0-9._-]{{0,31}}$)\n\
+             {p}:4:11: `\\u{{202e}}adm` is not a valid group name\n"
+        )
+    );
+}
+
+#[test]
+fn explain_escapes_an_owner_it_cannot_parse() {
+    let arn = "arn:aws:sts::111122223333:assumed-role/Dev/\u{202e}ecila\n\u{1b}[2Jdecision allow";
+    let (code, out, _) = run(cli().args(["explain", "--config"]).arg(example()).arg(arn));
+    assert_eq!(code, 1);
+    assert!(
+        out.starts_with(
+            "owner           arn:aws:sts::111122223333:assumed-role/Dev/\\u{202e}ecila\\n\\u{1b}[2Jdecision allow\n"
+        ),
+        "{out}"
+    );
+    assert!(
+        !out.contains('\u{1b}') && !out.contains('\u{202e}'),
+        "{out}"
+    );
+}

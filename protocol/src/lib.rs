@@ -17,8 +17,13 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::io::{self, Read, Write};
+
+mod wire;
+
+pub mod text;
 
 /// The version of this protocol. Bumped on any incompatible change.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -37,9 +42,9 @@ pub const DEFAULT_RESOLVE_DEADLINE_SECS: u64 = 10;
 /// instead of timing out on the client side ("first login fails, second works").
 pub const DEFAULT_CLIENT_TIMEOUT_SECS: u64 = DEFAULT_RESOLVE_DEADLINE_SECS + 5;
 
-/// A versioned message.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// A versioned message. Written with serde; read with [`decode`], which checks it
+/// strictly.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Envelope<T> {
     /// Protocol version of the sender.
     pub v: u32,
@@ -58,8 +63,11 @@ impl<T> Envelope<T> {
 }
 
 /// What a client may ask. A handful of narrow verbs; the daemon decides everything.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "verb", rename_all = "snake_case", deny_unknown_fields)]
+///
+/// On the wire: an object whose first key is `verb` (the variant, in snake case),
+/// followed by exactly the variant's fields. Decoding is strict (see [`decode`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "verb", rename_all = "snake_case")]
 pub enum Request {
     /// "Which Linux account may the process at my end of this socket become?"
     /// Sent by the PAM module's `auth` step.
@@ -90,8 +98,11 @@ pub enum Request {
 }
 
 /// What the daemon answers.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "answer", rename_all = "snake_case", deny_unknown_fields)]
+///
+/// On the wire: an object whose first key is `answer` (the variant, in snake case),
+/// followed by exactly the variant's fields. Decoding is strict (see [`decode`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "answer", rename_all = "snake_case")]
 pub enum Response {
     /// The caller's session maps to this account.
     Allow(Allow),
@@ -142,10 +153,13 @@ pub struct StatusReport {
     /// Number of rules in force.
     pub rules: usize,
     /// The AWS identity the daemon runs as, when known.
+    #[serde(deserialize_with = "wire::present")]
     pub aws_identity: Option<String>,
     /// Whether `ssm:DescribeSessions` is known to be permitted (`None`: not known yet).
+    #[serde(deserialize_with = "wire::present")]
     pub describe_sessions_allowed: Option<bool>,
     /// The instance id the daemon serves, when known.
+    #[serde(deserialize_with = "wire::present")]
     pub instance_id: Option<String>,
     /// Sessions whose owner is cached.
     pub cache_size: usize,
@@ -158,6 +172,7 @@ pub struct StatusReport {
     /// Calls made to the SSM API.
     pub api_calls: u64,
     /// The last error from AWS, if any.
+    #[serde(deserialize_with = "wire::present")]
     pub last_aws_error: Option<String>,
     /// Seconds since the daemon started.
     pub uptime_secs: u64,
@@ -237,31 +252,21 @@ pub fn check_len(prefix: [u8; 4]) -> Result<usize, FrameError> {
 }
 
 /// Parses a frame's payload (without the length prefix) and checks its version.
-pub fn decode<T: Serialize + for<'de> Deserialize<'de>>(payload: &[u8]) -> Result<T, FrameError> {
+///
+/// Strict: every field of every object must be one the type names, every field it
+/// names must be present (an absent value is written as `null`), no field may appear
+/// twice, and a [`Request`] or [`Response`] object starts with its tag (`verb`,
+/// `answer`), as [`encode`] writes it. The payload is decoded straight into `T`:
+/// no intermediate JSON tree, so the memory used is about the size of the
+/// values kept, whatever the shape of the input.
+pub fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, FrameError> {
     // Look at the version first so that a newer peer gets a version error rather
-    // than a confusing "unknown variant".
-    #[derive(Deserialize)]
-    struct VersionOnly {
-        v: u32,
+    // than a confusing "unknown variant". The body is skipped without being stored.
+    let v = wire::version(payload).map_err(|e| FrameError::Malformed(e.to_string()))?;
+    if v != PROTOCOL_VERSION {
+        return Err(FrameError::Version(v));
     }
-    let version: VersionOnly =
-        serde_json::from_slice(payload).map_err(|e| FrameError::Malformed(e.to_string()))?;
-    if version.v != PROTOCOL_VERSION {
-        return Err(FrameError::Version(version.v));
-    }
-    let raw: serde_json::Value =
-        serde_json::from_slice(payload).map_err(|e| FrameError::Malformed(e.to_string()))?;
-    let env: Envelope<T> =
-        serde_json::from_value(raw.clone()).map_err(|e| FrameError::Malformed(e.to_string()))?;
-    // serde ignores extra fields of unit variants in tagged enums; a strict peer
-    // sends exactly what the types describe, so anything else is malformed.
-    let again = serde_json::to_value(&env).map_err(|e| FrameError::Malformed(e.to_string()))?;
-    if again != raw {
-        return Err(FrameError::Malformed(
-            "unexpected fields in the message".into(),
-        ));
-    }
-    Ok(env.body)
+    wire::body(payload).map_err(|e| FrameError::Malformed(e.to_string()))
 }
 
 /// Writes one message as a frame to a blocking writer.
@@ -273,9 +278,7 @@ pub fn write_frame<W: Write, T: Serialize>(w: &mut W, body: &T) -> Result<(), Fr
 }
 
 /// Reads one frame from a blocking reader.
-pub fn read_frame<R: Read, T: Serialize + for<'de> Deserialize<'de>>(
-    r: &mut R,
-) -> Result<T, FrameError> {
+pub fn read_frame<R: Read, T: DeserializeOwned>(r: &mut R) -> Result<T, FrameError> {
     let mut prefix = [0u8; 4];
     r.read_exact(&mut prefix)?;
     let len = check_len(prefix)?;
@@ -317,6 +320,8 @@ mod tests {
             Request::Status,
         ];
         for req in reqs {
+            let again: Request = decode(&encode(&req).unwrap()[4..]).unwrap();
+            assert_eq!(again, req);
             let frame = encode(&req).unwrap();
             let back: Request = read_frame(&mut &frame[..]).unwrap();
             assert_eq!(back, req);
@@ -335,6 +340,24 @@ mod tests {
         let frame = encode(&resp).unwrap();
         let back: Response = read_frame(&mut &frame[..]).unwrap();
         assert_eq!(back, resp);
+        let others = [
+            Response::Deny {
+                reason: "no".into(),
+            },
+            Response::Ack,
+            Response::Status(Box::new(StatusReport {
+                aws_identity: Some("arn:aws:sts::111122223333:assumed-role/r/i".into()),
+                extra: vec![("guard".into(), "on".into())],
+                ..StatusReport::default()
+            })),
+            Response::Error {
+                reason: "bad".into(),
+            },
+        ];
+        for resp in others {
+            let back: Response = read_frame(&mut &encode(&resp).unwrap()[..]).unwrap();
+            assert_eq!(back, resp);
+        }
     }
 
     #[test]
@@ -383,6 +406,67 @@ mod tests {
             let err = read_frame::<_, Request>(&mut &bytes[..]).unwrap_err();
             assert!(matches!(err, FrameError::Malformed(_)), "{err}");
         }
+    }
+
+    fn malformed<T: DeserializeOwned + std::fmt::Debug>(payload: &str) -> String {
+        match decode::<T>(payload.as_bytes()) {
+            Err(FrameError::Malformed(e)) => e,
+            other => panic!("{payload}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn extra_fields_are_malformed_on_variants_without_fields_too() {
+        for payload in [
+            r#"{"v":1,"body":{"verb":"status","x":null}}"#,
+            r#"{"v":1,"body":{"verb":"resolve","user":"root"}}"#,
+            r#"{"v":1,"body":{"verb":"check","user":"a","pid":1}}"#,
+        ] {
+            malformed::<Request>(payload);
+        }
+        for payload in [
+            r#"{"v":1,"body":{"answer":"ack","user":"root"}}"#,
+            r#"{"v":1,"body":{"answer":"deny","reason":"no","user":"root"}}"#,
+        ] {
+            malformed::<Response>(payload);
+        }
+    }
+
+    #[test]
+    fn the_shape_is_exactly_what_encode_writes() {
+        for payload in [
+            // The tag comes first.
+            r#"{"v":1,"body":{"user":"bob","verb":"check"}}"#,
+            // Once.
+            r#"{"v":1,"body":{"verb":"check","verb":"check","user":"bob"}}"#,
+            r#"{"v":1,"body":{"verb":"check","user":"bob","user":"eve"}}"#,
+            r#"{"v":1,"v":1,"body":{"verb":"resolve"}}"#,
+            r#"{"v":1,"body":{"verb":"resolve"},"body":{"verb":"status"}}"#,
+            // Every field present, of its type.
+            r#"{"v":1,"body":{"verb":"check"}}"#,
+            r#"{"v":1,"body":{"verb":"check","user":null}}"#,
+            r#"{"v":1,"body":{}}"#,
+            r#"{"v":1}"#,
+            // Objects, not arrays.
+            r#"[1,{"verb":"resolve"}]"#,
+            r#"{"v":1,"body":["resolve"]}"#,
+            // Nothing after the message.
+            r#"{"v":1,"body":{"verb":"resolve"}} x"#,
+        ] {
+            malformed::<Request>(payload);
+        }
+        let e = malformed::<Request>(r#"{"v":1,"body":{"user":"bob","verb":"check"}}"#);
+        assert!(e.contains("first field must be `verb`"), "{e}");
+    }
+
+    #[test]
+    fn a_status_report_must_name_every_field() {
+        let full = Response::Status(Box::default());
+        let frame = encode(&full).unwrap();
+        assert_eq!(decode::<Response>(&frame[4..]).unwrap(), full);
+        let text = std::str::from_utf8(&frame[4..]).unwrap();
+        assert!(text.contains(r#""aws_identity":null"#), "{text}");
+        malformed::<Response>(&text.replace(r#""aws_identity":null,"#, ""));
     }
 
     #[test]

@@ -210,6 +210,55 @@ fn audit_record_reaches_journald_with_every_field() {
 }
 
 #[test]
+fn a_hostile_owner_is_escaped_in_the_message_and_raw_in_its_field() {
+    if !journal::available() {
+        eprintln!("skipped: needs root, systemd-journald, journalctl and unshare");
+        return;
+    }
+    let j = PrivateJournal::start().expect("start journald");
+    let session = unique_session("mallory");
+    // A bidi override (shows `ecila` as `alice`), a Cyrillic look-alike, and far more
+    // text than a real owner has.
+    let owner = format!(
+        "arn:aws:sts::111122223333:assumed-role/Dev/\u{202e}ecil\u{430}{}",
+        "x".repeat(1000)
+    );
+    let rec = AuditRecord {
+        decision: Decision::Deny,
+        session_id: Some(session.clone()),
+        owner_arn: Some(owner.clone()),
+        reason: "invalid owner ARN: role session name is not 2-64 characters".into(),
+        ..AuditRecord::default()
+    };
+    let status = child_command(|exe| j.command(exe))
+        .env(CHILD_ENV, encode(&rec))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("run child");
+    assert!(status.success(), "child failed: {status}");
+    let e: Record = j
+        .wait_for(
+            |r| field(r, "SSM_RUNAS_SESSION_ID").as_deref() == Some(session.as_str()),
+            Duration::from_secs(10),
+        )
+        .expect("audit record in the journal");
+    assert_eq!(
+        field(&e, "SSM_RUNAS_OWNER_ARN").as_deref(),
+        Some(owner.as_str())
+    );
+    let message = field(&e, "MESSAGE").unwrap_or_default();
+    assert!(
+        message.starts_with(&format!(
+            "ssm-runas: deny session {session} \
+             (arn:aws:sts::111122223333:assumed-role/Dev/\\u{{202e}}ecil\\u{{430}}xxx"
+        )) && message.contains("xxx…): invalid owner ARN"),
+        "{message:?}"
+    );
+    assert!(message.chars().count() < 500, "{message:?}");
+}
+
+#[test]
 fn minimal_records_omit_absent_fields_and_are_found_by_message_id() {
     if !journal::available() {
         eprintln!("skipped: needs root, systemd-journald, journalctl and unshare");

@@ -20,6 +20,7 @@ use ssm_runas::config::{self, Loaded};
 use ssm_runas::owner::{self, Principal};
 use ssm_runas::rules::{self, Verdict};
 use ssm_runas_protocol as protocol;
+use ssm_runas_protocol::text;
 
 const EXPLAIN_EXAMPLE: &str = "Examples:
   ssm-runas explain arn:aws:sts::111122223333:assumed-role/AWSReservedSSO_ReadOnly_0123456789abcdef/alice@example.com
@@ -127,7 +128,7 @@ fn load(path: &std::path::Path) -> Result<Loaded, u8> {
             for w in &l.warnings {
                 eprintln!(
                     "{}:{}:{}: warning: {}",
-                    w.path.display(),
+                    text::escape_max(&w.path.display().to_string(), usize::MAX),
                     w.line,
                     w.column,
                     w.message
@@ -155,7 +156,7 @@ fn check_config(path: &std::path::Path) -> u8 {
     let _ = writeln!(
         out,
         "{}: OK: {n} rule{}, landing user {}, source {}{}",
-        path.display(),
+        text::escape_max(&path.display().to_string(), usize::MAX),
         if n == 1 { "" } else { "s" },
         c.landing_user,
         c.resolver.source.as_str(),
@@ -198,7 +199,8 @@ fn explain(path: &std::path::Path, as_json: bool, arn: &str) -> u8 {
                 let v = json!({"owner": arn, "decision": "deny", "reason": e.to_string()});
                 let _ = writeln!(out, "{v}");
             } else {
-                let _ = writeln!(out, "owner           {arn}");
+                // The ARN as typed, escaped: it failed to parse, so it may hold anything.
+                let _ = writeln!(out, "owner           {}", text::escape_ascii(arn));
                 let _ = writeln!(out, "decision        deny");
                 let _ = writeln!(out, "reason          {e}");
             }

@@ -333,3 +333,111 @@ fn columns_count_characters_not_bytes() {
         errors("landing_user = \"l\"\n[[rule]]\ndeny = \"é\"\nprincipal = \"é\"\nkind = \"bad\"\n");
     assert!(errs[0].starts_with("c.toml:5:8:"), "{errs:?}");
 }
+
+#[test]
+fn a_shadow_check_that_runs_out_of_budget_says_so() {
+    let mut text = String::from("landing_user = \"l\"\n");
+    for i in 0..700 {
+        text.push_str(&format!(
+            "[[rule]]\nprincipal = \"*x{i}\"\nlinux_user = \"a\"\n"
+        ));
+    }
+    for i in 0..700 {
+        text.push_str(&format!(
+            "[[rule]]\nprincipal = \"y{i}\"\nlinux_user = \"b\"\n"
+        ));
+    }
+    let l = parse_ok(&text);
+    let w: Vec<String> = l.warnings.iter().map(|d| d.to_string()).collect();
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].contains(
+            "were not checked for being shadowed: the check stops after 200000 comparisons"
+        ),
+        "{w:?}"
+    );
+}
+
+/// Every line of `errs`/warnings is one line with no control or bidi character.
+fn assert_clean(lines: &[String]) {
+    for l in lines {
+        assert!(
+            !l.chars().any(ssm_runas_protocol::text::is_unsafe),
+            "raw control or format character in {l:?}"
+        );
+    }
+}
+
+#[test]
+fn values_quoted_in_errors_are_escaped() {
+    // A value that would print a second, fake diagnostic and clear the screen.
+    let errs = errors(
+        "landing_user = \"l\"\n[[rule]]\nlinux_user = \"bob\\nFAKE:1:1: all good\\u001b[2J\"\n",
+    );
+    assert_eq!(
+        errs,
+        [
+            "c.toml:3:14: rule 1: linux_user `bob\\nFAKE:1:1: all good\\u{1b}[2J` is not a valid Linux user name (^[a-z_][a-z0-9._-]{0,31}$)"
+        ]
+    );
+    let errs = errors("landing_user = \"a\\nb\"\n");
+    assert_eq!(
+        errs,
+        ["c.toml:1:16: landing_user `a\\nb` is not a valid Linux user name"]
+    );
+    // Bidi overrides and zero-width characters, everywhere a value is quoted.
+    let errs = errors(
+        "landing_user = \"l\"\nstrip_domain = \"e\\u202e.com\"\n\
+         [aws]\nregion = \"eu\\u200b\"\nendpoint_url = \"x\\u2066\"\ninstance_id = \"i-\\u0007\"\n\
+         [resolver]\nsource = \"api\\r\"\nallowed_documents = [\"d\\u0085\"]\nworker_paths = [\"w\\t\"]\n\
+         [guard]\nmode = \"\\u001b]0;x\\u0007\"\n\
+         [[rule]]\npermission_set = \"A\\u202e\"\nrole = \"r\\u0000\"\naccount = [\"1\\n\"]\n\
+         principal = \"p\\u2028?\"\nkind = \"k\\u202d\"\nlinux_user = \"u\"\ngroups = [\"g\\u202e\"]\n",
+    );
+    assert_clean(&errs);
+    for shown in [
+        "`e\\u{202e}.com`",
+        "`eu\\u{200b}`",
+        "`x\\u{2066}`",
+        "`i-\\u{7}`",
+        "`api\\r`",
+        "`d\\u{85}`",
+        "`w\\t`",
+        "`\\u{1b}]0;x\\u{7}`",
+        "`A\\u{202e}`",
+        "`r\\u{0}`",
+        "`1\\n`",
+        "`p\\u{2028}?`",
+        "`k\\u{202d}`",
+        "`g\\u{202e}`",
+    ] {
+        assert!(
+            errs.iter().any(|e| e.contains(shown)),
+            "{shown} not in {errs:#?}"
+        );
+    }
+}
+
+#[test]
+fn values_quoted_in_warnings_are_escaped_and_long_ones_cut() {
+    let l = parse_ok(
+        "landing_user = \"l\"\n[[rule]]\nlinux_user = \"u\"\ngroups = [\"adm\", \"adm\"]\n",
+    );
+    let w: Vec<String> = l.warnings.iter().map(|d| d.to_string()).collect();
+    assert_eq!(
+        w,
+        ["/etc/ssm-runas/config.toml:4:18: group `adm` is listed twice"]
+    );
+    let long = format!("\\u202e{}", "x".repeat(1000));
+    let errs = errors(&format!("landing_user = \"{long}\"\n"));
+    assert_clean(&errs);
+    assert!(errs[0].contains("`\\u{202e}xxx"), "{errs:?}");
+    assert!(errs[0].len() < 400, "{}", errs[0].len());
+    assert!(errs[0].contains("x…`"), "{errs:?}");
+}
+
+#[test]
+fn the_toml_parsers_own_messages_are_escaped_too() {
+    let errs = errors("landing_user = \"l\"\n\u{202e}x = 1\n");
+    assert_clean(&errs);
+}

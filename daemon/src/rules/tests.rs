@@ -215,3 +215,42 @@ fn non_session_principals_are_never_mapped() {
         Verdict::Allow { .. }
     ));
 }
+
+#[test]
+fn deny_reasons_quote_the_owner_escaped() {
+    // The owner parser accepts ASCII only; were that to change, a bidi override or a
+    // look-alike letter in a name must still show in the reason the person reads.
+    let cfg = parse_with(
+        Path::new("c.toml"),
+        "landing_user = \"l\"\n[[rule]]\nrole = \"Dev\"\nlinux_user = \"{user}\"\n",
+        &uid_of,
+    )
+    .unwrap()
+    .config;
+    let p = role("111122223333", "Ops\u{202e}", "\u{430}lice\nx");
+    let Verdict::Deny { reason, .. } = decide_with(&cfg, &p, &uid_of) else {
+        panic!("allowed");
+    };
+    assert_eq!(
+        reason,
+        "no rule maps \\u{430}lice\\nx in role Ops\\u{202e} in account 111122223333 to a Linux account"
+    );
+    let p = role("111122223333", "Dev", "9\u{202e}x");
+    let Verdict::Deny { reason, .. } = decide_with(&cfg, &p, &uid_of) else {
+        panic!("allowed");
+    };
+    assert!(
+        !reason.chars().any(ssm_runas_protocol::text::is_unsafe) && reason.contains("\\u{202e}"),
+        "{reason}"
+    );
+    let mut other = role("111122223333", "Dev", "bob");
+    other.kind = Kind::Other;
+    other.arn = "arn:aws:iam::111122223333:role/\u{202e}x\u{1b}[2J".into();
+    let Verdict::Deny { reason, .. } = decide_with(&cfg, &other, &uid_of) else {
+        panic!("allowed");
+    };
+    assert_eq!(
+        reason,
+        "arn:aws:iam::111122223333:role/\\u{202e}x\\u{1b}[2J is not a session principal"
+    );
+}
