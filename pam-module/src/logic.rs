@@ -133,7 +133,13 @@ impl Args {
 pub fn one_line(text: &str) -> String {
     let mut out = String::with_capacity(text.len().min(MAX_REASON));
     for c in text.chars() {
-        let c = if c.is_control() { ' ' } else { c };
+        // Controls and invisible characters (bidi overrides, zero-width) become spaces:
+        // the line is shown on the person's terminal.
+        let c = if ssm_runas_protocol::text::is_unsafe(c) {
+            ' '
+        } else {
+            c
+        };
         if out.len() + c.len_utf8() > MAX_REASON {
             out.push('…');
             break;
@@ -667,6 +673,7 @@ mod tests {
     #[test]
     fn one_line_strips_controls_and_bounds_length() {
         assert_eq!(one_line("a\r\nb\x1b[2J"), "a  b [2J");
+        assert_eq!(one_line("deny \u{202e}ecila"), "deny  ecila");
         assert!(one_line(&"x".repeat(1000)).len() <= MAX_REASON + 3);
     }
 }

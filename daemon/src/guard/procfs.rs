@@ -49,15 +49,9 @@ pub(super) fn command_of(proc_root: &Path, pid: i32) -> String {
             .collect::<Vec<_>>()
             .join(" ")
     };
-    let mut out: String = text
-        .chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .take(MAX_COMMAND_CHARS)
-        .collect();
-    if text.chars().count() > MAX_COMMAND_CHARS {
-        out.push('…');
-    }
-    out
+    // A process names itself: escaped like every other quoted input (no fake lines,
+    // no bidi reordering), and bounded.
+    ssm_runas_protocol::text::escape_max(&text, MAX_COMMAND_CHARS)
 }
 
 /// Lists the numeric entries of the proc root.
