@@ -23,10 +23,12 @@ use crate::owner::Kind;
 use crate::username;
 
 mod rule;
+mod sections;
 mod shadow;
 
 use rule::RawRule;
 pub use rule::is_group_name;
+use sections::{RawAudit, RawAws, RawDaemon, RawGuard, RawResolver};
 
 /// A value from the file, quoted in a message: control and invisible characters
 /// escaped, long values cut ([`text::escape`]).
@@ -380,64 +382,6 @@ struct RawConfig {
     rule: Vec<Spanned<RawRule>>,
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawGuard {
-    mode: Option<Spanned<String>>,
-    grace_secs: Option<Spanned<f64>>,
-    scan_interval_ms: Option<Spanned<i64>>,
-    helper_path: Option<Spanned<String>>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawAws {
-    region: Option<Spanned<String>>,
-    endpoint_url: Option<Spanned<String>>,
-    instance_id: Option<Spanned<String>>,
-    connect_timeout_secs: Option<Spanned<f64>>,
-    attempt_timeout_secs: Option<Spanned<f64>>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawResolver {
-    source: Option<Spanned<String>>,
-    allowed_documents: Option<Vec<Spanned<String>>>,
-    worker_paths: Option<Vec<Spanned<String>>>,
-    agent_state_dir: Option<Spanned<String>>,
-    deadline_secs: Option<Spanned<f64>>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawDaemon {
-    socket: Option<Spanned<String>>,
-    max_connections: Option<Spanned<i64>>,
-    client_timeout_secs: Option<Spanned<f64>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawAudit {
-    #[serde(default = "yes")]
-    journald: bool,
-    file: Option<Spanned<String>>,
-}
-
-impl Default for RawAudit {
-    fn default() -> Self {
-        RawAudit {
-            journald: true,
-            file: None,
-        }
-    }
-}
-
-fn yes() -> bool {
-    true
-}
-
 // ---------------------------------------------------------------------------
 
 /// Byte offsets to line:column.
@@ -526,278 +470,17 @@ pub fn parse_with(
     })?;
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
-
-    let landing_user = raw.landing_user.get_ref().clone();
-    if !username::is_valid(&landing_user) {
-        errors.push(src.span(
-            raw.landing_user.span(),
-            format!(
-                "landing_user `{}` is not a valid Linux user name",
-                q(&landing_user)
-            ),
-        ));
-    } else if landing_user == "root" || uid_of(&landing_user) == Some(0) {
-        errors.push(src.span(
-            raw.landing_user.span(),
-            "landing_user must not be root or any uid-0 account",
-        ));
-    }
-
-    let strip_domain = raw.strip_domain.as_ref().map(|d| {
-        let v = d.get_ref().trim_start_matches('@').to_ascii_lowercase();
-        if v.is_empty()
-            || (v != "*"
-                && !v
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-'))
-        {
-            errors.push(src.span(
-                d.span(),
-                format!(
-                    "strip_domain `{}` must be a domain name like `example.com`, or `*`",
-                    q(d.get_ref())
-                ),
-            ));
-        }
-        v
-    });
-
-    let aws = Aws {
-        region: raw.aws.region.as_ref().map(|r| {
-            let v = r.get_ref();
-            let qv = q(v);
-            if v.is_empty()
-                || !v
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-            {
-                errors.push(src.span(
-                    r.span(),
-                    format!("region `{qv}` is not a region name like `eu-west-1`"),
-                ));
-            }
-            v.clone()
-        }),
-        endpoint_url: raw.aws.endpoint_url.as_ref().map(|u| {
-            let v = u.get_ref();
-            let qv = q(v);
-            if !(v.starts_with("https://") || v.starts_with("http://")) {
-                errors.push(src.span(
-                    u.span(),
-                    format!("endpoint_url `{qv}` must start with https:// (or http:// for tests)"),
-                ));
-            }
-            v.clone()
-        }),
-        instance_id: raw.aws.instance_id.as_ref().map(|i| {
-            let v = i.get_ref();
-            let qv = q(v);
-            if !crate::session_id::is_instance_id(v) {
-                errors.push(src.span(
-                    i.span(),
-                    format!("instance_id `{qv}` is not an instance id like `i-0123456789abcdef0`"),
-                ));
-            }
-            v.clone()
-        }),
-        connect_timeout: secs(
-            &src,
-            &mut errors,
-            raw.aws.connect_timeout_secs.as_ref(),
-            3.0,
-            "connect_timeout_secs",
-        ),
-        attempt_timeout: secs(
-            &src,
-            &mut errors,
-            raw.aws.attempt_timeout_secs.as_ref(),
-            3.0,
-            "attempt_timeout_secs",
-        ),
+    let mut c = sections::Check {
+        src: &src,
+        errors: &mut errors,
     };
-
-    let source = match raw.resolver.source.as_ref() {
-        None => Source::Api,
-        Some(s) => Source::parse(s.get_ref()).unwrap_or_else(|| {
-            errors.push(src.span(
-                s.span(),
-                format!(
-                    "source `{}` is not one of `api`, `agent-state`, `agent-state-then-api`",
-                    q(s.get_ref())
-                ),
-            ));
-            Source::Api
-        }),
-    };
-    let allowed_documents = match &raw.resolver.allowed_documents {
-        None => vec![DEFAULT_DOCUMENT.to_string()],
-        Some(list) => {
-            if list.is_empty() {
-                errors.push(src.at(
-                    0,
-                    "resolver.allowed_documents is empty: no session could ever switch",
-                ));
-            }
-            list.iter()
-                .map(|d| {
-                    let v = d.get_ref();
-                    let qv = q(v);
-                    if v.is_empty()
-                        || v.len() > 128
-                        || !v
-                            .chars()
-                            .all(|c| c.is_ascii_alphanumeric() || "_-.:/".contains(c))
-                    {
-                        errors.push(
-                            src.span(d.span(), format!("`{qv}` is not an SSM document name")),
-                        );
-                    }
-                    v.clone()
-                })
-                .collect()
-        }
-    };
-    let worker_paths = match &raw.resolver.worker_paths {
-        None => DEFAULT_WORKER_PATHS.iter().map(|s| s.to_string()).collect(),
-        Some(list) => list
-            .iter()
-            .map(|p| {
-                let v = p.get_ref();
-                let qv = q(v);
-                if !v.starts_with('/') || v.contains("..") || v.ends_with('/') {
-                    errors.push(src.span(
-                        p.span(),
-                        format!(
-                            "worker path `{qv}` must be an absolute path to the session worker"
-                        ),
-                    ));
-                } else if let Err(e) = glob::validate(v) {
-                    errors.push(src.span(p.span(), format!("worker path `{qv}`: {e}")));
-                }
-                v.clone()
-            })
-            .collect(),
-    };
-    let agent_state_dir = match &raw.resolver.agent_state_dir {
-        None => PathBuf::from(DEFAULT_AGENT_STATE_DIR),
-        Some(d) => {
-            if !d.get_ref().starts_with('/') {
-                errors.push(src.span(d.span(), "agent_state_dir must be an absolute path"));
-            }
-            PathBuf::from(d.get_ref())
-        }
-    };
-    let deadline = secs(
-        &src,
-        &mut errors,
-        raw.resolver.deadline_secs.as_ref(),
-        10.0,
-        "deadline_secs",
-    );
-    if deadline.as_secs_f64() >= ssm_runas_protocol::DEFAULT_CLIENT_TIMEOUT_SECS as f64
-        && let Some(d) = &raw.resolver.deadline_secs
-    {
-        errors.push(src.span(
-                d.span(),
-                format!(
-                    "deadline_secs must be shorter than the PAM module's timeout ({} s), or the first login fails while the second works",
-                    ssm_runas_protocol::DEFAULT_CLIENT_TIMEOUT_SECS
-                ),
-            ));
-    }
-
-    let socket = match &raw.daemon.socket {
-        None => PathBuf::from(ssm_runas_protocol::DEFAULT_SOCKET),
-        Some(s) => {
-            if !s.get_ref().starts_with('/') {
-                errors.push(src.span(s.span(), "socket must be an absolute path"));
-            }
-            PathBuf::from(s.get_ref())
-        }
-    };
-    let max_connections = match &raw.daemon.max_connections {
-        None => 64,
-        Some(m) => {
-            let v = *m.get_ref();
-            if !(1..=4096).contains(&v) {
-                errors.push(src.span(m.span(), "max_connections must be between 1 and 4096"));
-            }
-            v.clamp(1, 4096) as usize
-        }
-    };
-    let client_timeout = secs(
-        &src,
-        &mut errors,
-        raw.daemon.client_timeout_secs.as_ref(),
-        5.0,
-        "client_timeout_secs",
-    );
-
-    let audit = Audit {
-        journald: raw.audit.journald,
-        file: raw.audit.file.as_ref().map(|f| {
-            if !f.get_ref().starts_with('/') {
-                errors.push(src.span(f.span(), "audit file must be an absolute path"));
-            }
-            PathBuf::from(f.get_ref())
-        }),
-    };
-
-    let guard = Guard {
-        mode: match &raw.guard.mode {
-            None => GuardMode::Enforce,
-            Some(m) => match m.get_ref().as_str() {
-                "enforce" => GuardMode::Enforce,
-                "audit" => GuardMode::Audit,
-                "off" => GuardMode::Off,
-                other => {
-                    errors.push(src.span(
-                        m.span(),
-                        format!(
-                            "guard mode `{}` is not one of `enforce`, `audit`, `off`",
-                            q(other)
-                        ),
-                    ));
-                    GuardMode::Enforce
-                }
-            },
-        },
-        grace: {
-            let g = secs(
-                &src,
-                &mut errors,
-                raw.guard.grace_secs.as_ref(),
-                3.0,
-                "grace_secs",
-            );
-            if g > Duration::from_secs(60)
-                && let Some(s) = &raw.guard.grace_secs
-            {
-                errors.push(src.span(s.span(), "grace_secs must be at most 60"));
-            }
-            g
-        },
-        scan_interval: match &raw.guard.scan_interval_ms {
-            None => Duration::from_millis(200),
-            Some(v) => {
-                let ms = *v.get_ref();
-                if !(10..=10_000).contains(&ms) {
-                    errors
-                        .push(src.span(v.span(), "scan_interval_ms must be between 10 and 10000"));
-                }
-                Duration::from_millis(ms.clamp(10, 10_000) as u64)
-            }
-        },
-        helper_path: match &raw.guard.helper_path {
-            None => PathBuf::from(DEFAULT_HELPER_PATH),
-            Some(p) => {
-                if !p.get_ref().starts_with('/') {
-                    errors.push(src.span(p.span(), "helper_path must be an absolute path"));
-                }
-                PathBuf::from(p.get_ref())
-            }
-        },
-    };
+    let landing_user = sections::landing_user(&mut c, &raw.landing_user, uid_of);
+    let strip_domain = sections::strip_domain(&mut c, raw.strip_domain.as_ref());
+    let aws = sections::aws(&mut c, &raw.aws);
+    let resolver = sections::resolver(&mut c, &raw.resolver);
+    let daemon = sections::daemon(&mut c, &raw.daemon);
+    let audit = sections::audit(&mut c, &raw.audit);
+    let guard = sections::guard(&mut c, &raw.guard);
 
     let rules = rule::parse_all(
         &src,
@@ -849,48 +532,14 @@ pub fn parse_with(
             landing_user,
             strip_domain,
             aws,
-            resolver: Resolver {
-                source,
-                allowed_documents,
-                worker_paths,
-                agent_state_dir,
-                deadline,
-            },
-            daemon: Daemon {
-                socket,
-                max_connections,
-                client_timeout,
-            },
+            resolver,
+            daemon,
             audit,
             guard,
             rules,
         },
         warnings,
     })
-}
-
-fn secs(
-    src: &Source_<'_>,
-    errors: &mut Vec<Diagnostic>,
-    v: Option<&Spanned<f64>>,
-    default: f64,
-    name: &str,
-) -> Duration {
-    match v {
-        None => Duration::from_secs_f64(default),
-        Some(s) => {
-            let x = *s.get_ref();
-            if !(x > 0.0 && x <= 300.0) {
-                errors.push(src.span(
-                    s.span(),
-                    format!("{name} must be more than 0 and at most 300 seconds"),
-                ));
-                Duration::from_secs_f64(default)
-            } else {
-                Duration::from_secs_f64(x)
-            }
-        }
-    }
 }
 
 #[cfg(test)]
