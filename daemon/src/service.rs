@@ -75,6 +75,23 @@ pub struct Service {
     pub switches: Switches,
 }
 
+/// Why a switch is refused: the person sees the text; the audit record says whether
+/// it was a decision or a failure to decide.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Refusal {
+    /// The rules, the owner or the session say no (`deny`).
+    Denied(String),
+    /// No decision could be made: AWS, the agent's state or the user database failed
+    /// (`error`; the caller is denied all the same).
+    Failed(String),
+}
+
+/// A refusal before the session's owner was known, with the session if it was.
+struct Refused {
+    refusal: Refusal,
+    session_id: Option<String>,
+}
+
 /// What a resolved request learnt, for the answer and the audit record.
 struct Resolved {
     ident: Identified,
@@ -327,9 +344,12 @@ impl Service {
         }
         let resolved = match self.resolve(&a, fd).await {
             Ok(r) => r,
-            Err((reason, is_error, session_id)) => {
+            Err(Refused {
+                refusal,
+                session_id,
+            }) => {
                 rec.session_id = session_id;
-                return self.deny(&a, rec, reason, is_error);
+                return self.deny(&a, rec, refusal);
             }
         };
         rec.session_id = Some(resolved.ident.worker.session_id.clone());
@@ -337,7 +357,7 @@ impl Service {
         rec.source = Some(resolved.source.to_string());
         let principal = match owner::parse(&resolved.owner_arn) {
             Ok(p) => p,
-            Err(e) => return self.deny(&a, rec, e.to_string(), false),
+            Err(e) => return self.deny(&a, rec, Refusal::Denied(e.to_string())),
         };
         rec.account_id = Some(principal.account.clone());
         rec.permission_set = principal.permission_set.clone();
@@ -351,7 +371,7 @@ impl Service {
             rec.rule_line = Some(line);
         }
         let (user, groups, rule) = match verdict {
-            Verdict::Deny { reason, .. } => return self.deny(&a, rec, reason, false),
+            Verdict::Deny { reason, .. } => return self.deny(&a, rec, Refusal::Denied(reason)),
             Verdict::Allow {
                 rule,
                 line,
@@ -364,24 +384,35 @@ impl Service {
         // The account must exist and must not be root, whatever the rules say.
         match nix::unistd::User::from_name(&user) {
             Ok(Some(u)) if u.uid.as_raw() == 0 => {
-                return self.deny(&a, rec, format!("`{user}` is uid 0: never allowed"), false);
+                return self.deny(
+                    &a,
+                    rec,
+                    Refusal::Denied(format!("`{user}` is uid 0: never allowed")),
+                );
             }
             Ok(Some(_)) => {}
             Ok(None) => {
                 return self.deny(
                     &a,
                     rec,
-                    format!("the Linux account `{user}` does not exist on this host"),
-                    false,
+                    Refusal::Denied(format!(
+                        "the Linux account `{user}` does not exist on this host"
+                    )),
                 );
             }
-            Err(e) => return self.deny(&a, rec, format!("cannot look up `{user}`: {e}"), true),
+            Err(e) => {
+                return self.deny(
+                    &a,
+                    rec,
+                    Refusal::Failed(format!("cannot look up `{user}`: {e}")),
+                );
+            }
         }
         if let Some(asked) = &check
             && *asked != user
         {
             let reason = format!("this session maps to `{user}`, not `{}`", sanitize(asked));
-            return self.deny(&a, rec, reason, false);
+            return self.deny(&a, rec, Refusal::Denied(reason));
         }
         // The peer may have exited (and its pid been reused) while we waited on AWS.
         if !ancestry::worker_alive(&self.proc_root, &resolved.ident.worker)
@@ -391,8 +422,7 @@ impl Service {
             return self.deny(
                 &a,
                 rec,
-                "the session ended while it was being resolved".into(),
-                false,
+                Refusal::Denied("the session ended while it was being resolved".into()),
             );
         }
         let helper = ProcessKey {
@@ -424,41 +454,47 @@ impl Service {
         })
     }
 
-    fn deny(&self, a: &Active, mut rec: AuditRecord, reason: String, is_error: bool) -> Response {
+    fn deny(&self, a: &Active, mut rec: AuditRecord, refusal: Refusal) -> Response {
+        let reason = match refusal {
+            Refusal::Failed(reason) => {
+                rec.decision = Decision::Error;
+                self.counters.errors.fetch_add(1, Ordering::Relaxed);
+                reason
+            }
+            Refusal::Denied(reason) => {
+                self.counters.denied.fetch_add(1, Ordering::Relaxed);
+                reason
+            }
+        };
         rec.reason = reason.clone();
-        if is_error {
-            rec.decision = Decision::Error;
-            self.counters.errors.fetch_add(1, Ordering::Relaxed);
-        } else {
-            self.counters.denied.fetch_add(1, Ordering::Relaxed);
-        }
         a.auditor.record(&rec);
         Response::Deny { reason }
     }
 
-    /// Peer → worker → owner. Errors are (reason, is_error, session id).
-    async fn resolve(
-        &self,
-        a: &Active,
-        fd: BorrowedFd<'_>,
-    ) -> Result<Resolved, (String, bool, Option<String>)> {
+    /// Peer → worker → owner.
+    async fn resolve(&self, a: &Active, fd: BorrowedFd<'_>) -> Result<Resolved, Refused> {
         let policy = WorkerPolicy {
             allowed_paths: a.config.resolver.worker_paths.clone(),
         };
-        let ident = ancestry::identify(&self.proc_root, fd, &policy, a.landing_uid)
-            .map_err(|e| (e.to_string(), false, None))?;
+        let ident =
+            ancestry::identify(&self.proc_root, fd, &policy, a.landing_uid).map_err(|e| {
+                Refused {
+                    refusal: Refusal::Denied(e.to_string()),
+                    session_id: None,
+                }
+            })?;
         let sid = ident.worker.session_id.clone();
-        let fail = |reason: String, is_error: bool| (reason, is_error, Some(sid.clone()));
+        let fail = |refusal: Refusal| Refused {
+            refusal,
+            session_id: Some(sid.clone()),
+        };
         if let Some(iid) = &ident.worker.instance_id
             && *iid != self.instance_id
         {
-            return Err(fail(
-                format!(
-                    "session {sid} belongs to instance {iid}, not {}",
-                    self.instance_id
-                ),
-                false,
-            ));
+            return Err(fail(Refusal::Denied(format!(
+                "session {sid} belongs to instance {iid}, not {}",
+                self.instance_id
+            ))));
         }
         let cfg = &a.config;
         let from_state =
@@ -466,35 +502,34 @@ impl Service {
         let (owner_arn, source) = match cfg.resolver.source {
             Source::AgentState => match from_state() {
                 Ok(s) => (
-                    self.state_owner(cfg, s).map_err(|r| fail(r, false))?,
+                    self.state_owner(cfg, s)
+                        .map_err(|r| fail(Refusal::Denied(r)))?,
                     "agent-state",
                 ),
                 Err(e) => {
-                    return Err(fail(
-                        format!("cannot read the agent's state for session {sid}: {e}"),
-                        true,
-                    ));
+                    return Err(fail(Refusal::Failed(format!(
+                        "cannot read the agent's state for session {sid}: {e}"
+                    ))));
                 }
             },
             Source::AgentStateThenApi => match from_state() {
                 Ok(s) => (
-                    self.state_owner(cfg, s).map_err(|r| fail(r, false))?,
+                    self.state_owner(cfg, s)
+                        .map_err(|r| fail(Refusal::Denied(r)))?,
                     "agent-state",
                 ),
                 Err(
                     AgentStateError::Missing
                     | AgentStateError::Unreadable(_)
                     | AgentStateError::Torn,
-                ) => (
-                    self.api_owner(a, &sid).await.map_err(|(r, e)| fail(r, e))?,
-                    "api",
-                ),
-                Err(e) => return Err(fail(format!("agent state for session {sid}: {e}"), false)),
+                ) => (self.api_owner(a, &sid).await.map_err(fail)?, "api"),
+                Err(e) => {
+                    return Err(fail(Refusal::Denied(format!(
+                        "agent state for session {sid}: {e}"
+                    ))));
+                }
             },
-            Source::Api => (
-                self.api_owner(a, &sid).await.map_err(|(r, e)| fail(r, e))?,
-                "api",
-            ),
+            Source::Api => (self.api_owner(a, &sid).await.map_err(fail)?, "api"),
         };
         if let Ok(mut w) = self.workers.lock() {
             w.insert(sid.clone(), (ident.worker.pid, ident.worker.starttime));
@@ -518,22 +553,27 @@ impl Service {
         Ok(s.owner)
     }
 
-    async fn api_owner(&self, a: &Active, sid: &str) -> Result<String, (String, bool)> {
+    async fn api_owner(&self, a: &Active, sid: &str) -> Result<String, Refusal> {
         let Some(lookup) = &a.lookup else {
-            return Err(("the SSM API is not configured as a source".into(), true));
+            return Err(Refusal::Failed(
+                "the SSM API is not configured as a source".into(),
+            ));
         };
         match lookup.lookup(sid).await {
             Ok(info) => Ok(info.owner),
-            Err(e) => {
-                let is_error = matches!(
-                    e,
-                    LookupError::AccessDenied(_)
-                        | LookupError::Throttled
-                        | LookupError::Upstream(_)
-                        | LookupError::NotListed
-                );
-                Err((e.to_string(), is_error))
-            }
+            // AWS could not answer: no decision was made.
+            Err(
+                e @ (LookupError::AccessDenied(_)
+                | LookupError::Throttled
+                | LookupError::Upstream(_)
+                | LookupError::NotListed),
+            ) => Err(Refusal::Failed(e.to_string())),
+            // AWS answered, and what it said refuses the switch.
+            Err(
+                e @ (LookupError::WrongTarget { .. }
+                | LookupError::NotConnected { .. }
+                | LookupError::DocumentNotAllowed { .. }),
+            ) => Err(Refusal::Denied(e.to_string())),
         }
     }
 }
