@@ -19,6 +19,18 @@ struct Created(Vec<String>);
 
 impl Drop for Created {
     fn drop(&mut self) {
+        // The demo's sessions are real logins: their utmp/wtmp/lastlog records go
+        // with the demo's accounts.
+        let accounts: Vec<(String, u32)> = self
+            .0
+            .iter()
+            .filter_map(|n| {
+                let u = nix::unistd::User::from_name(n).ok().flatten()?;
+                Some((n.clone(), u.uid.as_raw()))
+            })
+            .collect();
+        let named: Vec<(&str, u32)> = accounts.iter().map(|(n, u)| (n.as_str(), *u)).collect();
+        drop(ssm_runas_tests::login_files::LoginFiles::new(&named));
         for name in self.0.iter().rev() {
             if let Ok(Some(u)) = nix::unistd::User::from_name(name) {
                 for pid in processes_of(u.uid.as_raw()) {
