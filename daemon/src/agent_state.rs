@@ -244,6 +244,17 @@ fn non_empty(s: Option<String>) -> Option<String> {
     s.filter(|s| !s.trim().is_empty())
 }
 
+/// Parses the content of a state file for `session_id` exactly as [`read_with`] does after
+/// reading it, without the retries: an empty or cut-short file is [`AgentStateError::Torn`].
+/// Public for the fuzz targets (`fuzz/`), which feed it hostile bytes.
+pub fn parse_content(content: &[u8], session_id: &str) -> Result<AgentSession, AgentStateError> {
+    match parse(content, session_id) {
+        Ok(s) => Ok(s),
+        Err(Parse::Incomplete) => Err(AgentStateError::Torn),
+        Err(Parse::Bad(e)) => Err(e),
+    }
+}
+
 fn parse(content: &[u8], session_id: &str) -> Result<AgentSession, Parse> {
     if content.iter().all(u8::is_ascii_whitespace) {
         return Err(Parse::Incomplete);
@@ -329,5 +340,17 @@ mod tests {
             parse(b"[1,2]x", "x"),
             Err(Parse::Bad(AgentStateError::Unreadable(_)))
         ));
+    }
+
+    #[test]
+    fn parse_content_reads_as_read_with_does() {
+        let file = br#"{"DocumentType": "StartSession",
+            "DocumentInformation": {"DocumentID": "x", "SessionOwner": "arn:aws:iam::111122223333:root"}}"#;
+        assert_eq!(
+            parse_content(file, "x").map(|s| s.owner),
+            Ok("arn:aws:iam::111122223333:root".to_owned())
+        );
+        assert_eq!(parse_content(b" \n", "x"), Err(AgentStateError::Torn));
+        assert_eq!(parse_content(file, "y"), Err(AgentStateError::Mismatch));
     }
 }
