@@ -579,6 +579,19 @@ fn the_switch_helper_is_never_killed() {
     assert_eq!(r.len(), 1, "{r:?}");
     assert_eq!(r[0]["SSM_RUNAS_PEER_PID"], kids.pid(o));
     assert_eq!(wait_kills(&g, 1), 1);
+    // A package upgrade: dpkg strips the setuid bit of the file it replaces (so no
+    // hard link keeps a setuid copy), removes it and installs the new helper. The
+    // running helper, which still runs as root, is still the helper.
+    fs::set_permissions(&helper_path, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::remove_file(&helper_path).unwrap();
+    fs::copy("/bin/sleep", &helper_path).unwrap();
+    fs::set_permissions(&helper_path, fs::Permissions::from_mode(0o4755)).unwrap();
+    std::thread::sleep(Duration::from_millis(600));
+    assert!(
+        exists(helper),
+        "the upgrade made the running helper a violation"
+    );
+    assert_eq!(wait_kills(&g, 1), 1);
     let _ = nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(helper),
         nix::sys::signal::Signal::SIGKILL,

@@ -200,12 +200,16 @@ impl Engine {
             return fs::metadata(&self.s.helper_path)
                 .is_ok_and(|h| h.dev() == exe.dev() && h.ino() == exe.ino());
         }
-        // After a package upgrade a running helper's file is deleted. Only root can delete
-        // it, and only root can make a root-owned setuid file.
+        // After a package upgrade a running helper's file is deleted; only root can delete
+        // it. dpkg first strips the setuid bit of a file it replaces (so no hard link
+        // keeps a setuid copy), so the file's mode no longer tells: the process does. A
+        // landing-user process runs with effective uid 0 only by exec'ing a setuid-root
+        // file, and the only such file that was ever at the helper's path is the helper.
         text.as_bytes().strip_suffix(DELETED_SUFFIX.as_bytes()) == Some(helper)
             && exe.uid() == 0
-            && exe.mode() & 0o4000 != 0
             && exe.nlink() == 0
+            && (exe.mode() & 0o4000 != 0
+                || peer::uids(&self.s.proc_root, pid).is_ok_and(|(_, euid)| euid == 0))
     }
 
     /// Whether `pid` (started at `start`, child of `ppid`) descends from a running switch
