@@ -259,6 +259,14 @@ fn parse(content: &[u8], session_id: &str) -> Result<AgentSession, Parse> {
     if content.iter().all(u8::is_ascii_whitespace) {
         return Err(Parse::Incomplete);
     }
+    // The agent writes one JSON object: a torn write of it still starts with `{`.
+    // Anything else is not being written, it is wrong (found by fuzzing: `-` read as
+    // a cut-short number, so "being written" for ever).
+    if content.trim_ascii_start().first() != Some(&b'{') {
+        return Err(Parse::Bad(AgentStateError::Unreadable(
+            "not the expected JSON: not an object".to_owned(),
+        )));
+    }
     let doc: DocumentState = serde_json::from_slice(content).map_err(|e| {
         if e.is_eof() {
             Parse::Incomplete
@@ -351,6 +359,25 @@ mod tests {
             Ok("arn:aws:iam::111122223333:root".to_owned())
         );
         assert_eq!(parse_content(b" \n", "x"), Err(AgentStateError::Torn));
+        assert_eq!(
+            parse_content(b"{\"DocumentType\": \"StartSe", "x"),
+            Err(AgentStateError::Torn)
+        );
+        // Fuzzer input: an object cut short inside a value is still being written.
+        assert_eq!(
+            parse_content(b"{\n  \"DocumentInformation\":\n\n[\n-", "x"),
+            Err(AgentStateError::Torn)
+        );
+        // Fuzzer finding: text that is no object is wrong, not "being written".
+        for not_an_object in [&b"-"[..], b" 12", b"[", b"\"x", b"nul"] {
+            assert!(
+                matches!(
+                    parse_content(not_an_object, "x"),
+                    Err(AgentStateError::Unreadable(_))
+                ),
+                "{not_an_object:?}"
+            );
+        }
         assert_eq!(parse_content(file, "y"), Err(AgentStateError::Mismatch));
     }
 }

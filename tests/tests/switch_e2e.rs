@@ -186,7 +186,10 @@ fn the_helper_outside_a_session_or_outside_the_landing_group_is_refused() {
     require_root();
     let w = World::new();
     let sw = Switch::install(&w);
-    let _d = Daemon::start(&w, &world_config(&sw, &w)).unwrap_or_else(|e| panic!("{e}"));
+    // The guard only records here: in enforce mode it may kill `setpriv` the moment it
+    // takes the landing uid (a landing process outside any session), before it execs
+    // the helper whose own refusal this test reads.
+    let _d = Daemon::start(&w, &sw.config(&w, "audit", "")).unwrap_or_else(|e| panic!("{e}"));
     let as_user = |uid: u32, gid: u32| {
         Command::new("setpriv")
             .args([
