@@ -47,6 +47,18 @@ fn run(cmd: &mut Command) -> io::Result<()> {
     }
 }
 
+/// Polls `ok` every 25 ms until it holds or `within` has passed; its last answer.
+pub fn wait_until(within: Duration, mut ok: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + within;
+    while Instant::now() < end {
+        if ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    ok()
+}
+
 /// For root-only tests, which are marked `#[ignore = "needs root"]` so that a run without
 /// root lists them as ignored rather than passed; `scripts/test.sh` runs them as root with
 /// `--include-ignored`. Run without root anyway, they stop here with this message.
@@ -299,6 +311,29 @@ impl PtySession {
             .ok_or_else(|| io::Error::other("stdin closed"))?;
         stdin.write_all(s.as_bytes())?;
         stdin.flush()
+    }
+
+    /// Types `cmd` followed by an echo of `<marker>-done` until the output shows that
+    /// marker, for up to 20 s, and returns the output so far. Input typed while the
+    /// helper switches is flushed on purpose (it must never run as anyone), so the
+    /// line is typed again until the mapped shell runs it. The quotes keep the
+    /// terminal's echo of the typed line from matching.
+    pub fn run(&mut self, cmd: &str, marker: &str) -> String {
+        let line = format!("{cmd}; echo \"{marker}\"\"-done\"\n");
+        let end = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < end {
+            if self.send(&line).is_err() {
+                break;
+            }
+            if let Ok(out) = self.read_until(&format!("{marker}-done\r\n"), Duration::from_secs(1))
+            {
+                return out;
+            }
+        }
+        panic!(
+            "no {marker}-done (session output below):\n{}",
+            self.output()
+        )
     }
 
     /// Waits until the output contains `needle`; returns all output so far.

@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ssm_runas_tests::daemon_env::{Daemon, Switch, World, require_root};
-use ssm_runas_tests::harness::{PtySession, processes_of};
+use ssm_runas_tests::harness::{PtySession, processes_of, wait_until};
 
 const LINE: &str = "ssm-runas: this session did not switch accounts and is being closed";
 
@@ -15,17 +15,6 @@ fn config(sw: &Switch, w: &World, mode: &str) -> String {
         &format!("mode = \"{mode}\""),
         &format!("mode = \"{mode}\"\ngrace_secs = 1"),
     )
-}
-
-fn wait_until(within: Duration, f: impl Fn() -> bool) -> bool {
-    let end = Instant::now() + within;
-    while Instant::now() < end {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    f()
 }
 
 #[test]

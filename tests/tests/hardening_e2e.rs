@@ -7,36 +7,11 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use ssm_runas_tests::daemon_env::{Daemon, Switch, World, built, install, require_root};
-use ssm_runas_tests::harness::{PtySession, processes_of};
+use ssm_runas_tests::harness::{PtySession, processes_of, wait_until};
 
 fn config(sw: &Switch, w: &World) -> String {
     sw.config(w, "enforce", "")
         .replace("mode = \"enforce\"", "mode = \"enforce\"\ngrace_secs = 1")
-}
-
-fn wait_until(within: Duration, f: impl Fn() -> bool) -> bool {
-    let end = Instant::now() + within;
-    while Instant::now() < end {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    f()
-}
-
-/// Types `cmd` until the mapped shell runs it (input typed while the helper switches
-/// is flushed on purpose); returns the output so far.
-fn run(s: &mut PtySession, cmd: &str, marker: &str) -> String {
-    let line = format!("{cmd}; echo \"{marker}\"\"-done\"\n");
-    let end = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < end {
-        s.send(&line).expect("type");
-        if let Ok(out) = s.read_until(&format!("{marker}-done\r\n"), Duration::from_secs(1)) {
-            return out;
-        }
-    }
-    panic!("no {marker}-done:\n{}", s.output())
 }
 
 /// A landing shell with no profile line typed: what a person has in the seconds before
@@ -119,7 +94,7 @@ fn a_denied_session_cannot_signal_another_sessions_helper() {
     w.add_session("alice-0a1b2c3d4e5f60718", "ReadOnly", "alice");
     w.add_session("mallory-0a1b2c3d4e5f60718", "Admin", "mallory");
     let mut alice = sw.session(&w, "alice-0a1b2c3d4e5f60718");
-    let out = run(&mut alice, "id -un", "a");
+    let out = alice.run("id -un", "a");
     assert!(
         out.contains(&format!("\r\n{}\r\n", w.readonly.name)),
         "{out}\n{}",
@@ -143,7 +118,7 @@ fn a_denied_session_cannot_signal_another_sessions_helper() {
         "the denied session's signals ended alice's session:\n{}",
         alice.output()
     );
-    let out = run(&mut alice, "echo \"st\"\"ill-\"$(id -un)", "b");
+    let out = alice.run("echo \"st\"\"ill-\"$(id -un)", "b");
     assert!(
         out.contains(&format!("still-{}\r\n", w.readonly.name)),
         "{out}"
@@ -257,7 +232,7 @@ fn a_helper_killed_with_sigkill_still_gets_its_session_closed_record() {
     let d = Daemon::start(&w, &config(&sw, &w)).unwrap_or_else(|e| panic!("{e}"));
     w.add_session("alice-0a1b2c3d4e5f60718", "ReadOnly", "alice");
     let mut s = sw.session(&w, "alice-0a1b2c3d4e5f60718");
-    let out = run(&mut s, "id -un", "k");
+    let out = s.run("id -un", "k");
     assert!(
         out.contains(&format!("\r\n{}\r\n", w.readonly.name)),
         "{out}\n{}",

@@ -7,28 +7,15 @@
 //! lastlog, with the tests' records removed again (`login_files`).
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ssm_runas_tests::daemon_env::{Daemon, Switch, World, require_root};
-use ssm_runas_tests::harness::PtySession;
+use ssm_runas_tests::harness::{PtySession, wait_until};
 use ssm_runas_tests::login_files::{self, UTMP, WTMP};
 
 const SID: &str = "alice@example.com-0a1b2c3d4e5f60718";
 /// The person's name starts the session id, so the host is just the session.
 const HOST: &str = "ssm:alice@example.com-0a1b2c3d4e5f60718";
-
-/// Types `cmd` until the mapped shell runs it (see switch_e2e.rs), returns its output.
-fn run(s: &mut PtySession, cmd: &str, marker: &str) -> String {
-    let line = format!("{cmd}; echo \"{marker}\"\"-done\"\n");
-    let end = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < end {
-        s.send(&line).expect("type");
-        if let Ok(out) = s.read_until(&format!("{marker}-done\r\n"), Duration::from_secs(1)) {
-            return out;
-        }
-    }
-    panic!("no {marker}-done:\n{}", s.output())
-}
 
 fn tool(cmd: &str, args: &[&str]) -> String {
     let out = Command::new(cmd).args(args).output().expect(cmd);
@@ -61,19 +48,6 @@ fn last(user: &str) -> String {
         .to_string()
 }
 
-fn wait_until(within: Duration, mut ok: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + within;
-    loop {
-        if ok() {
-            return true;
-        }
-        if Instant::now() > end {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// Closed the way `last` shows a finished login: a logout time and a duration.
 /// (util-linux 2.38 prints "still running" for a logout in the very second
 /// `last` runs, so callers wait a moment.)
@@ -99,7 +73,7 @@ fn setup() -> Setup {
 /// and the helper's pid.
 fn open(t: &Setup) -> (PtySession, String, i32, i32) {
     let mut s = t.sw.session(&t.w, SID);
-    let out = run(&mut s, "echo TTY=$(tty) SH=$$ HELPER=$PPID", "o");
+    let out = s.run("echo TTY=$(tty) SH=$$ HELPER=$PPID", "o");
     let words: Vec<&str> = out
         .split("\r\n")
         .filter(|l| l.starts_with("TTY="))
@@ -164,7 +138,7 @@ fn who_last_and_lastlog_see_the_session_and_the_pty_is_the_accounts() {
         (meta.uid(), meta.gid(), meta.mode() & 0o777),
         (user.uid, tty_gid, 0o620)
     );
-    let out = run(&mut s, "mesg", "m");
+    let out = s.run("mesg", "m");
     assert!(out.contains("is y"), "{out}");
     // Kept open to see the pty after the session (the worker ends once the
     // last descriptor of the pty is closed).
@@ -295,7 +269,7 @@ fn only_the_sessions_own_pty_is_given_away_or_recorded() {
         None,
     )
     .expect("fake worker");
-    let out = run(&mut s, "id -un", "d");
+    let out = s.run("id -un", "d");
     assert!(out.contains(&format!("\r\n{}\r\n", user.name)), "{out}");
     let during = std::fs::metadata("/dev/tty").expect("stat /dev/tty");
     assert_eq!(

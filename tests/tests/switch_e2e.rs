@@ -9,27 +9,11 @@ use std::time::{Duration, Instant};
 
 use ssm_runas_tests::daemon_env::{Daemon, Switch, World, install, require_root};
 use ssm_runas_tests::fake_ssm::Fault;
-use ssm_runas_tests::harness::{PtySession, processes_of};
+use ssm_runas_tests::harness::processes_of;
 
 fn world_config(sw: &Switch, w: &World) -> String {
     // The whole product: the landing guard enforces.
     sw.config(w, "enforce", "")
-}
-
-/// Types `cmd` and waits for `marker` in the output; returns the output so far.
-/// Input typed while the helper switches is flushed on purpose (it must never run
-/// as anyone), so the command is typed again until the mapped shell runs it.
-fn run(s: &mut PtySession, cmd: &str, marker: &str) -> String {
-    // The quotes keep the terminal's echo of the typed line from matching.
-    let line = format!("{cmd}; echo \"{marker}\"\"-done\"\n");
-    let end = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < end {
-        s.send(&line).expect("type");
-        if let Ok(out) = s.read_until(&format!("{marker}-done\r\n"), Duration::from_secs(1)) {
-            return out;
-        }
-    }
-    panic!("no {marker}-done:\n{}", s.output())
 }
 
 fn no_landing_processes(w: &World, within: Duration) -> bool {
@@ -66,9 +50,7 @@ fn one_person_two_permission_sets_land_as_two_accounts() {
     ] {
         w.add_session(sid, set, "alice@example.com");
         let mut s = sw.session(&w, sid);
-        let out = run(
-            &mut s,
-            "id -un; echo HOME=$HOME; echo LOGINUID=$(cat /proc/self/loginuid); echo SID=$SSM_SESSION_ID",
+        let out = s.run("id -un; echo HOME=$HOME; echo LOGINUID=$(cat /proc/self/loginuid); echo SID=$SSM_SESSION_ID",
             "a",
         );
         assert!(
@@ -249,7 +231,7 @@ fn keystrokes_typed_before_the_switch_never_run() {
     // Right behind the profile line, before the shell has processed it.
     s.send(&format!("touch {}\n", marker.display()))
         .expect("type");
-    let out = run(&mut s, "id -un", "k");
+    let out = s.run("id -un", "k");
     assert!(
         out.contains(&format!("\r\n{}\r\n", w.readonly.name)),
         "{out}"
