@@ -47,6 +47,13 @@ fn run(cmd: &mut Command) -> io::Result<()> {
     }
 }
 
+/// Whether the session output `out` has a line that is `text`, maybe after the shell's
+/// `$ ` prompt (a shell may print its prompt before the answer to a line typed earlier).
+pub fn printed_line(out: &str, text: &str) -> bool {
+    out.split("\r\n")
+        .any(|l| l == text || l.strip_prefix("$ ") == Some(text))
+}
+
 /// Polls `ok` every 25 ms until it holds or `within` has passed; its last answer.
 pub fn wait_until(within: Duration, mut ok: impl FnMut() -> bool) -> bool {
     let end = Instant::now() + within;

@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ssm_runas_tests::daemon_env::{Daemon, Switch, World, require_root};
-use ssm_runas_tests::harness::{PtySession, processes_of, wait_until};
+use ssm_runas_tests::harness::{PtySession, printed_line, processes_of, wait_until};
 
 const LINE: &str = "ssm-runas: this session did not switch accounts and is being closed";
 
@@ -157,7 +157,7 @@ fn a_switched_session_is_left_alone() {
     }
     assert!(answered, "{}", s.output());
     assert!(
-        s.output().contains(&format!("\r\n{}\r\n", w.readonly.name)),
+        printed_line(&s.output(), &w.readonly.name),
         "{}",
         s.output()
     );

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use ssm_runas_tests::daemon_env::{Daemon, Switch, World, built, install, require_root};
-use ssm_runas_tests::harness::{PtySession, processes_of, wait_until};
+use ssm_runas_tests::harness::{PtySession, printed_line, processes_of, wait_until};
 
 fn config(sw: &Switch, w: &World) -> String {
     sw.config(w, "enforce", "")
@@ -95,11 +95,7 @@ fn a_denied_session_cannot_signal_another_sessions_helper() {
     w.add_session("mallory-0a1b2c3d4e5f60718", "Admin", "mallory");
     let mut alice = sw.session(&w, "alice-0a1b2c3d4e5f60718");
     let out = alice.run("id -un", "a");
-    assert!(
-        out.contains(&format!("\r\n{}\r\n", w.readonly.name)),
-        "{out}\n{}",
-        d.log()
-    );
+    assert!(printed_line(&out, &w.readonly.name), "{out}\n{}", d.log());
     // The denied person's landing shell signals everything the landing user may signal
     // (shell builtins: nothing forks for the guard to see).
     let mut mallory = landing_shell(&sw, &w, "mallory-0a1b2c3d4e5f60718");
@@ -204,10 +200,7 @@ fn a_process_forked_just_before_exec_does_not_live_in_the_switched_session() {
         );
         return;
     };
-    assert!(
-        out.contains(&format!("\r\n{}\r\n", w.readonly.name)),
-        "{out}"
-    );
+    assert!(printed_line(&out, &w.readonly.name), "{out}");
     // The mapped shell runs: the background job must already be gone.
     assert!(
         !commands_of(w.landing.uid).iter().any(|c| c == "sleep"),
@@ -233,11 +226,7 @@ fn a_helper_killed_with_sigkill_still_gets_its_session_closed_record() {
     w.add_session("alice-0a1b2c3d4e5f60718", "ReadOnly", "alice");
     let mut s = sw.session(&w, "alice-0a1b2c3d4e5f60718");
     let out = s.run("id -un", "k");
-    assert!(
-        out.contains(&format!("\r\n{}\r\n", w.readonly.name)),
-        "{out}\n{}",
-        d.log()
-    );
+    assert!(printed_line(&out, &w.readonly.name), "{out}\n{}", d.log());
     // The worker's direct child is the landing shell that exec'd the helper.
     let worker = s.pid();
     let children = std::fs::read_to_string(format!("/proc/{worker}/task/{worker}/children"))

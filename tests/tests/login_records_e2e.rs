@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use ssm_runas_tests::daemon_env::{Daemon, Switch, World, require_root};
-use ssm_runas_tests::harness::{PtySession, wait_until};
+use ssm_runas_tests::harness::{PtySession, printed_line, wait_until};
 use ssm_runas_tests::login_files::{self, UTMP, WTMP};
 
 const SID: &str = "alice@example.com-0a1b2c3d4e5f60718";
@@ -270,7 +270,7 @@ fn only_the_sessions_own_pty_is_given_away_or_recorded() {
     )
     .expect("fake worker");
     let out = s.run("id -un", "d");
-    assert!(out.contains(&format!("\r\n{}\r\n", user.name)), "{out}");
+    assert!(printed_line(&out, &user.name), "{out}");
     let during = std::fs::metadata("/dev/tty").expect("stat /dev/tty");
     assert_eq!(
         (during.uid(), during.gid(), during.mode()),

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use ssm_runas_tests::daemon_env::{Daemon, Switch, World, install, require_root};
 use ssm_runas_tests::fake_ssm::Fault;
-use ssm_runas_tests::harness::processes_of;
+use ssm_runas_tests::harness::{printed_line, processes_of};
 
 fn world_config(sw: &Switch, w: &World) -> String {
     // The whole product: the landing guard enforces.
@@ -53,11 +53,7 @@ fn one_person_two_permission_sets_land_as_two_accounts() {
         let out = s.run("id -un; echo HOME=$HOME; echo LOGINUID=$(cat /proc/self/loginuid); echo SID=$SSM_SESSION_ID",
             "a",
         );
-        assert!(
-            out.contains(&format!("\r\n{}\r\n", user.name)),
-            "{set}: {out}\n{}",
-            d.log()
-        );
+        assert!(printed_line(&out, &user.name), "{set}: {out}\n{}", d.log());
         assert!(
             out.contains(&format!("HOME=/home/{}\r\n", user.name)),
             "{out}"
@@ -232,10 +228,7 @@ fn keystrokes_typed_before_the_switch_never_run() {
     s.send(&format!("touch {}\n", marker.display()))
         .expect("type");
     let out = s.run("id -un", "k");
-    assert!(
-        out.contains(&format!("\r\n{}\r\n", w.readonly.name)),
-        "{out}"
-    );
+    assert!(printed_line(&out, &w.readonly.name), "{out}");
     s.send("exit\n").expect("exit");
     let _ = s.wait_exit(Duration::from_secs(10));
     assert!(!marker.exists(), "typed-ahead input ran:\n{}", s.output());
