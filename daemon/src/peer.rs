@@ -78,16 +78,24 @@ impl ProcStat {
 }
 
 impl ProcStat {
-    /// The controlling terminal as utmp names it (`pts/3`), when it is a pty slave
-    /// (majors 136–143; the minor may exceed 255 once `kernel.pty.max` is raised).
-    pub fn tty_line(&self) -> Option<String> {
+    /// The controlling terminal's (major, minor), if the process has one.
+    pub fn tty_device(&self) -> Option<(u32, u32)> {
         let x = self.tty_nr;
-        let major = (x >> 8) & 0xfff;
-        let minor = (x & 0xff) | ((x >> 12) & 0xfff00);
-        (136..=143)
-            .contains(&major)
-            .then(|| format!("pts/{}", (major - 136) * 256 + minor))
+        (x != 0).then_some(((x >> 8) & 0xfff, (x & 0xff) | ((x >> 12) & 0xfff00)))
     }
+
+    /// The controlling terminal as utmp names it (`pts/3`), when it is a pty slave.
+    pub fn tty_line(&self) -> Option<String> {
+        pts_number(self.tty_device()?).map(|n| format!("pts/{n}"))
+    }
+}
+
+/// `N` of `/dev/pts/N` for a pty slave's (major, minor): majors 136–143, and the minor
+/// may exceed 255 once `kernel.pty.max` is raised. `None` for any other device.
+pub fn pts_number(dev: (u32, u32)) -> Option<u32> {
+    (136..=143)
+        .contains(&dev.0)
+        .then(|| (dev.0 - 136) * 256 + dev.1)
 }
 
 fn pid_dir(proc_root: &Path, pid: i32) -> io::Result<PathBuf> {

@@ -2,11 +2,6 @@
 
 use super::*;
 
-/// Major/minor of a `new_encode_dev` value (`tty_nr`).
-pub(super) fn decode_tty_nr(x: u32) -> (u32, u32) {
-    ((x >> 8) & 0xfff, (x & 0xff) | ((x >> 12) & 0xfff00))
-}
-
 /// Major/minor of a userspace `dev_t` (`st_rdev`).
 pub(super) fn decode_rdev(d: u64) -> (u32, u32) {
     let major = ((d >> 8) & 0xfff) | ((d >> 32) & 0xffff_f000);
@@ -17,9 +12,9 @@ pub(super) fn decode_rdev(d: u64) -> (u32, u32) {
     )
 }
 
-/// Pseudo-terminal slaves (`/dev/pts/N`) have majors 136–143.
+/// Pseudo-terminal slaves (`/dev/pts/N`).
 pub(super) fn is_pts(dev: (u32, u32)) -> bool {
-    (136..=143).contains(&dev.0)
+    peer::pts_number(dev).is_some()
 }
 
 /// Opens a terminal for writing without ever blocking or becoming its controller, checks
@@ -42,7 +37,7 @@ pub(super) fn write_line(path: &Path, dev: (u32, u32)) -> bool {
 /// Writes [`TERMINAL_LINE`] to the process's terminal: one of its fds 0–2 when it is the
 /// controlling pty (or any pty when it has none), else `/dev/pts/N` from `tty_nr`.
 pub(super) fn write_terminal(proc_root: &Path, pid: i32, st: &Stat) -> bool {
-    let ctty = (st.tty_nr != 0).then(|| decode_tty_nr(st.tty_nr));
+    let ctty = st.tty_device();
     let fd_dir = proc_root.join(pid.to_string()).join("fd");
     for fd in 0..3 {
         let p = fd_dir.join(fd.to_string());
@@ -56,8 +51,7 @@ pub(super) fn write_terminal(proc_root: &Path, pid: i32, st: &Stat) -> bool {
             return true;
         }
     }
-    if let Some(dev) = ctty.filter(|d| is_pts(*d)) {
-        let n = (dev.0 - 136) * 256 + dev.1;
+    if let Some((dev, n)) = ctty.and_then(|d| Some((d, peer::pts_number(d)?))) {
         let p = PathBuf::from(format!("/dev/pts/{n}"));
         if let Ok(m) = fs::metadata(&p)
             && m.file_type().is_char_device()

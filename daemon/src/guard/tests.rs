@@ -439,9 +439,11 @@ fn stat_fields_and_terminal_numbers() {
         (7, 8, 9, 34817, 123_456)
     );
     // 34817 = major 136, minor 1: /dev/pts/1.
-    assert_eq!(decode_tty_nr(34817), (136, 1));
-    assert!(is_pts(decode_tty_nr(34817)));
-    assert!(!is_pts(decode_tty_nr(0x0401))); // /dev/tty1
+    let tty = |tty_nr: u32| crate::peer::ProcStat { tty_nr, ..st }.tty_device();
+    assert_eq!(tty(34817), Some((136, 1)));
+    assert!(tty(34817).is_some_and(is_pts));
+    assert!(!tty(0x0401).is_some_and(is_pts)); // /dev/tty1
+    assert_eq!(tty(0), None);
     assert_eq!(decode_rdev(libc::makedev(136, 300)), (136, 300));
     assert!(crate::peer::parse_stat("42 (sh) S 1 2").is_none());
 }
